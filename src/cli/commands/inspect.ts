@@ -1,0 +1,63 @@
+import { Command } from 'commander';
+import { statSync } from 'node:fs';
+import { useBackend } from '../../core/backend.js';
+import { readCheckpoint } from '../../policy/checkpoint.js';
+import { netDimsOf } from '../../policy/config.js';
+import { createVelocityNet } from '../../nets/velocity-net.js';
+import { info, printJson, table } from '../output.js';
+
+const fmt = (a: number[]): string => `[${a.map((v) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : v.toFixed(3))).join(', ')}]`;
+
+export function inspectCommand(): Command {
+  return new Command('inspect')
+    .description('Print a checkpoint: config, normalisation statistics, parameter count, backend')
+    .argument('<checkpoint>', 'checkpoint file (.fpk)')
+    .option('--backend <name>', 'tensor backend to report as the one that would run it (env FLOWPOLICY_BACKEND)')
+    .option('--json', 'print one JSON object on stdout')
+    .addHelpText('after', '\nExample:\n  flowpolicy inspect runs/pusht/checkpoint.fpk --json')
+    .action(async (checkpoint: string, opts: { backend?: string; json?: boolean }) => {
+      const backend = await useBackend(opts.backend);
+      const c = readCheckpoint(checkpoint);
+      // Building the network (no weights) checks the stored tensors against the config.
+      const net = createVelocityNet(c.config.net, netDimsOf(c.config));
+      net.registry.validate(c.weights, checkpoint);
+      const parameters = net.registry.count();
+      const bytes = statSync(checkpoint).size;
+      if (opts.json) {
+        printJson({
+          path: checkpoint,
+          bytes,
+          meta: c.meta,
+          config: c.config,
+          stats: c.stats,
+          parameters,
+          tensors: c.weights.size,
+          backend: backend.name,
+        });
+        return;
+      }
+      info(`backend: ${backend.detail}`);
+      const cfg = c.config;
+      const lines: [string, string][] = [
+        ['file', `${checkpoint} (${(bytes / 1024).toFixed(1)} KiB, checksum verified)`],
+        ['written', `${c.meta.createdAt} by flowpolicy ${c.meta.flowpolicyVersion}${c.meta.step !== undefined ? ` at step ${c.meta.step}` : ''}`],
+        ['trained on', `${c.meta.dataset ?? '-'} (backend ${c.meta.backend ?? '-'})`],
+        ['policy', `${cfg.kind} (conditional flow matching, ${cfg.flow.path} path, t: ${cfg.flow.timeSampler.kind}${cfg.flow.otCoupling ? ', OT coupling' : ''})`],
+        ['network', `${JSON.stringify(cfg.net)}`],
+        ['parameters', `${parameters.toLocaleString('en-US')} in ${c.weights.size} tensors`],
+        ['observation', `${cfg.observation.features.map((f) => `${f.key} [${f.shape}]`).join(' + ')}, horizon To = ${cfg.observation.horizon}`],
+        ['action', `${cfg.action.key} [${cfg.action.dim}], horizon Tp = ${cfg.action.horizon}, execute Ta = ${cfg.action.execute}`],
+        ['inference', `${cfg.inference.method}${cfg.inference.method === 'dopri5' ? ` (rtol ${cfg.inference.rtol}, atol ${cfg.inference.atol})` : `, ${cfg.inference.steps} steps`}`],
+        ['runs here on', backend.name],
+      ];
+      process.stdout.write(`${table(lines)}\n\nnormalisation statistics:\n`);
+      for (const [key, s] of Object.entries(c.stats)) {
+        process.stdout.write(`  ${key} (${cfg.normalization[key] ?? 'unused'})\n${table([
+          ['    min', fmt(s.min)],
+          ['    max', fmt(s.max)],
+          ['    mean', fmt(s.mean)],
+          ['    std', fmt(s.std)],
+        ])}\n`);
+      }
+    });
+}

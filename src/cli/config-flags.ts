@@ -1,0 +1,97 @@
+import type { z } from 'zod';
+import { InputError } from '../core/errors.js';
+
+/**
+ * Every field of a zod config schema as a command-line flag: `--train.lr
+ * 3e-4`, `--policy.net.hidden 256`. Flags are generated from the schema, so
+ * a new config field is a new flag with its description in --help, with
+ * nothing to keep in sync by hand.
+ */
+export interface ConfigFlag {
+  /** Dotted path into the config, e.g. 'train.lr'. */
+  path: string;
+  description: string;
+  /** Default as shown in help, if the schema has one. */
+  defaultValue?: unknown;
+}
+
+interface Def {
+  type: string;
+  innerType?: z.ZodType;
+  shape?: Record<string, z.ZodType>;
+  options?: z.ZodType[];
+  defaultValue?: unknown;
+  in?: z.ZodType;
+}
+
+const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
+
+/** Leaves of an object schema, looking through defaults, optionals and unions of objects. */
+export function configFlags(schema: z.ZodType, prefix = ''): ConfigFlag[] {
+  const out = new Map<string, ConfigFlag>();
+  const walk = (s: z.ZodType, path: string, description: string | undefined, defaultValue: unknown): void => {
+    const def = defOf(s);
+    const desc = description ?? s.description;
+    switch (def.type) {
+      case 'default':
+      case 'prefault':
+        return walk(def.innerType!, path, desc, defaultValue ?? def.defaultValue);
+      case 'optional':
+      case 'nullable':
+      case 'readonly':
+        return walk(def.innerType!, path, desc, defaultValue);
+      case 'pipe':
+        return walk(def.in!, path, desc, defaultValue);
+      case 'object':
+        for (const [key, child] of Object.entries(def.shape!)) {
+          const sub = path ? `${path}.${key}` : key;
+          const childDefault = defaultValue && typeof defaultValue === 'object' ? (defaultValue as Record<string, unknown>)[key] : undefined;
+          walk(child, sub, undefined, childDefault);
+        }
+        return;
+      case 'union':
+        if (def.options!.every((o) => defOf(o).type === 'object')) {
+          for (const o of def.options!) walk(o, path, desc, undefined);
+          return;
+        }
+        break;
+    }
+    if (!out.has(path)) out.set(path, { path, description: desc ?? '', defaultValue });
+  };
+  walk(schema, prefix, undefined, undefined);
+  return [...out.values()];
+}
+
+/** A flag's text as a value: JSON when it parses (numbers, booleans, arrays, null), else the string. */
+export function parseFlagValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Set `value` at dotted `path` in `target`, creating objects on the way. */
+export function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (next === undefined || next === null) node[key] = {};
+    else if (typeof next !== 'object' || Array.isArray(next)) throw new InputError(`--${path}`, value, `a path into an object, but ${key} is ${JSON.stringify(next)}`);
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]] = value;
+}
+
+/** Deep merge of plain objects; arrays and scalars of `over` replace those of `base`. */
+export function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { FlowpolicyError, InputError, InputErrors, CorruptFileError } from '../core/errors.js';
+import { VERSION } from '../version.js';
+import { inspectCommand } from './commands/inspect.js';
+import { sampleCommand } from './commands/sample.js';
+import { trainCommand } from './commands/train.js';
+
+const program = new Command('flowpolicy')
+  .version(VERSION)
+  .description('Conditional flow-matching robot policies: train, sample, inspect (eval, distill and deploy join them as they land)')
+  .showHelpAfterError('(add --help for usage)');
+program.addCommand(trainCommand());
+program.addCommand(sampleCommand());
+program.addCommand(inspectCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof FlowpolicyError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exitCode = err instanceof InputError || err instanceof InputErrors || err instanceof CorruptFileError ? 2 : 1;
+  } else {
+    // Not a known failure mode: keep the stack, it is a bug report.
+    process.stderr.write(`error: ${(err as Error)?.message ?? String(err)}\n`);
+    if (process.env.FLOWPOLICY_DEBUG) process.stderr.write(`${(err as Error)?.stack}\n`);
+    else process.stderr.write('(set FLOWPOLICY_DEBUG=1 for the stack trace)\n');
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,143 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../core/rng.js';
+import { InputError } from '../core/errors.js';
+import { Normalizer, type FeatureStats } from '../data/normalizer.js';
+import { integrate, SolverConfig, type SolverOptions, type VelocityField } from '../flow/ode.js';
+import { createVelocityNet, type VelocityNet } from '../nets/velocity-net.js';
+import { ParamStore, type WeightMap } from '../nets/params.js';
+import { FlowPolicyConfig, frameSizeOf, netDimsOf } from './config.js';
+import { ObservationHistory } from './observation-history.js';
+import type { ActionChunk, ActOptions, ObservationFrame, Policy } from './policy.js';
+
+export interface FlowActOptions extends ActOptions {
+  /** Solver overrides for this call (method, steps, tolerances). */
+  solver?: Partial<SolverOptions>;
+}
+
+/**
+ * The flow-matching teacher: samples an action chunk by integrating its
+ * learned velocity from noise (t = 0) to data (t = 1), conditioned on the
+ * last To observations. Solver and step count are chosen at inference.
+ */
+export class FlowPolicy implements Policy {
+  readonly net: VelocityNet;
+  readonly normalizer: Normalizer;
+  readonly params: ParamStore;
+  private readonly history: ObservationHistory;
+  private rng: Rng;
+
+  constructor(
+    readonly config: FlowPolicyConfig,
+    readonly stats: Readonly<Record<string, FeatureStats>>,
+    weights: WeightMap,
+    options: { seed?: number; trainable?: boolean; source?: string } = {},
+  ) {
+    this.net = createVelocityNet(config.net, netDimsOf(config));
+    this.normalizer = new Normalizer(stats, config.normalization);
+    for (const f of config.observation.features) {
+      const size = frameSizeOf([f]);
+      if (this.normalizer.dim(f.key) !== size) {
+        throw new InputError(`stats["${f.key}"]`, `${this.normalizer.dim(f.key)} dimensions`, `${size} (shape [${f.shape}])`, options.source);
+      }
+    }
+    if (this.normalizer.dim(config.action.key) !== config.action.dim) {
+      throw new InputError(`stats["${config.action.key}"]`, `${this.normalizer.dim(config.action.key)} dimensions`, `${config.action.dim}`, options.source);
+    }
+    this.params = ParamStore.fromWeights(this.net.registry, weights, { kind: options.trainable ? 'trainable' : 'constant', source: options.source });
+    this.history = new ObservationHistory(config.observation.features, config.observation.horizon);
+    this.rng = new Rng(options.seed ?? 0);
+  }
+
+  /** A policy with freshly initialised weights (for training). */
+  static initialize(config: FlowPolicyConfig, stats: Record<string, FeatureStats>, seed: number): FlowPolicy {
+    const parsed = FlowPolicyConfig.parse(config);
+    const registry = createVelocityNet(parsed.net, netDimsOf(parsed)).registry;
+    return new FlowPolicy(parsed, stats, registry.initialize(new Rng(seed)), { seed, trainable: true });
+  }
+
+  get chunkSize(): number {
+    return this.config.action.horizon * this.config.action.dim;
+  }
+
+  get condSize(): number {
+    return this.net.dims.condDim;
+  }
+
+  reset(options: { seed?: number } = {}): void {
+    this.history.reset();
+    if (options.seed !== undefined) this.rng = new Rng(options.seed);
+  }
+
+  act(observation: ObservationFrame | readonly ObservationFrame[], options: FlowActOptions = {}): ActionChunk {
+    const started = performance.now();
+    this.history.push(observation);
+    const cond = this.history.condition(this.normalizer);
+    const noise = new Float32Array(this.chunkSize);
+    if (options.noise) {
+      if (options.noise.length !== this.chunkSize) {
+        throw new InputError('noise', options.noise, `${this.chunkSize} values (horizon ${this.config.action.horizon} x action dim ${this.config.action.dim})`);
+      }
+      noise.set(options.noise);
+    } else {
+      this.rng.fillNormal(noise);
+    }
+    const { chunks, nfe } = this.sampleNormalized(cond, noise, 1, options.solver);
+    const actions = this.normalizer.unnormalize(this.config.action.key, chunks, chunks);
+    return {
+      actions,
+      horizon: this.config.action.horizon,
+      actionDim: this.config.action.dim,
+      start: this.config.observation.horizon - 1,
+      execute: this.config.action.execute,
+      latencyMs: performance.now() - started,
+      nfe,
+    };
+  }
+
+  /**
+   * Sample `batch` chunks in normalised space: `cond` is [batch, condSize]
+   * (normalised observation windows), `noise` [batch, chunkSize] the
+   * starting points at t = 0. Returns the points reached at t = 1.
+   */
+  sampleNormalized(cond: Float32Array, noise: Float32Array, batch: number, solver: Partial<SolverOptions> = {}): { chunks: Float32Array; nfe: number } {
+    const opts = SolverConfig.parse({ ...this.config.inference, ...stripTimes(solver) });
+    if (noise.length !== batch * this.chunkSize) throw new RangeError(`noise has ${noise.length} values, expected ${batch} x ${this.chunkSize}`);
+    const field = this.velocityField(cond, batch);
+    try {
+      const result = integrate(field.velocity, noise, { ...opts, t0: 0, t1: 1 });
+      return { chunks: Float32Array.from(result.x), nfe: result.nfe };
+    } finally {
+      field.dispose();
+    }
+  }
+
+  /**
+   * The learned velocity v(t, x | cond) for a batch of `batch` conditions,
+   * as a plain function for the ODE solvers (t = 0 noise, t = 1 data).
+   * Dispose it when done: it holds the condition tensor.
+   */
+  velocityField(cond: Float32Array, batch: number): { velocity: VelocityField; dispose(): void } {
+    const d = this.chunkSize;
+    if (cond.length !== batch * this.condSize) throw new RangeError(`cond has ${cond.length} values, expected ${batch} x ${this.condSize}`);
+    const condT = tf.tensor2d(cond, [batch, this.condSize]);
+    const xIn = new Float32Array(batch * d);
+    const velocity = (t: number, x: Float64Array): Float32Array => {
+      for (let i = 0; i < x.length; i++) xIn[i] = x[i];
+      const out = tf.tidy(() => this.net.apply(this.params, tf.tensor2d(xIn, [batch, d]), tf.fill([batch], t) as tf.Tensor1D, condT));
+      // Read outside the tidy: reading inside costs a copy per call on wasm.
+      const v = out.dataSync() as Float32Array;
+      out.dispose();
+      return v;
+    };
+    return { velocity, dispose: () => condT.dispose() };
+  }
+
+  dispose(): void {
+    this.params.dispose();
+  }
+}
+
+function stripTimes(o: Partial<SolverOptions>): Partial<SolverOptions> {
+  const { t0: _t0, t1: _t1, ...rest } = o;
+  return rest;
+}

@@ -1,0 +1,97 @@
+import * as tf from '@tensorflow/tfjs';
+import type { WeightMap } from '../nets/params.js';
+
+export interface AdamWOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip the global gradient norm to this value; 0 disables clipping. */
+  gradClip: number;
+}
+
+export interface AdamWState {
+  step: number;
+  m: WeightMap;
+  v: WeightMap;
+}
+
+/**
+ * AdamW (Loshchilov & Hutter 2019) with decoupled weight decay and global
+ * gradient-norm clipping, as PyTorch's torch.optim.AdamW:
+ *   g <- g * min(1, clip / |g|)
+ *   m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
+ *   p <- p (1 - lr wd) - lr (m / (1 - b1^k)) / (sqrt(v / (1 - b2^k)) + eps)
+ */
+export class AdamW {
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+  private k = 0;
+
+  constructor(
+    private readonly params: Map<string, tf.Variable>,
+    readonly options: AdamWOptions,
+  ) {
+    for (const [name, p] of params) {
+      this.m.set(name, tf.variable(tf.zerosLike(p), false));
+      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+    }
+  }
+
+  get step(): number {
+    return this.k;
+  }
+
+  /**
+   * Apply one update from gradients keyed by parameter name. Returns the
+   * global gradient norm before clipping, as a scalar tensor (read it only
+   * when it is logged: reading forces a sync).
+   */
+  apply(grads: Map<string, tf.Tensor>, lr: number): tf.Scalar {
+    this.k++;
+    const { beta1: b1, beta2: b2, eps, weightDecay, gradClip } = this.options;
+    const bc1 = 1 - Math.pow(b1, this.k);
+    const bc2 = 1 - Math.pow(b2, this.k);
+    return tf.tidy(() => {
+      const sq = [...grads.values()].map((g) => tf.sum(tf.square(g)));
+      const norm = tf.sqrt(tf.addN(sq)) as tf.Scalar;
+      const scale = gradClip > 0 ? tf.minimum(1, tf.div(gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
+      for (const [name, p] of this.params) {
+        const g0 = grads.get(name);
+        if (!g0) continue;
+        const g = tf.mul(g0, scale);
+        const m = this.m.get(name)!;
+        const v = this.v.get(name)!;
+        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
+        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
+        const update = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), eps));
+        p.assign(tf.sub(tf.mul(p, 1 - lr * weightDecay), tf.mul(update, lr)));
+      }
+      return tf.keep(norm);
+    });
+  }
+
+  getState(): AdamWState {
+    const read = (vars: Map<string, tf.Variable>): WeightMap =>
+      new Map([...vars].map(([n, t]) => [n, { shape: [...t.shape], data: (t.dataSync() as Float32Array).slice() }]));
+    return { step: this.k, m: read(this.m), v: read(this.v) };
+  }
+
+  setState(state: AdamWState): void {
+    for (const [vars, values] of [
+      [this.m, state.m],
+      [this.v, state.v],
+    ] as const) {
+      for (const [name, t] of vars) {
+        const w = values.get(name);
+        if (!w || w.data.length !== t.size) throw new Error(`optimizer state lacks '${name}' or has the wrong size`);
+        t.assign(tf.tensor(w.data, t.shape));
+      }
+    }
+    this.k = state.step;
+  }
+
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+  }
+}
