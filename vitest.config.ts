@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     exclude: ['test/slow/**'],
+    globalSetup: ['test/global-setup.ts'],
     // Training tests are CPU-bound; two cores means two forks at most.
     pool: 'forks',
     maxWorkers: 2,

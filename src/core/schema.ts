@@ -53,6 +53,13 @@ export function issuesToErrors(issues: readonly Issue[], source?: string): Input
       }
       continue;
     }
+    const union = issue as { code: string; discriminator?: string; options?: unknown[]; input?: unknown };
+    if (union.code === 'invalid_union' && union.discriminator && union.options) {
+      // zod reports a bad discriminator with the parent object as input.
+      const value = (union.input as Record<string, unknown> | undefined)?.[union.discriminator];
+      errors.push(new InputError(fieldName(issue.path), value, `one of ${union.options.map((o) => JSON.stringify(o)).join(', ')}`, source));
+      continue;
+    }
     errors.push(new InputError(fieldName(issue.path), issue.input, expectedOf(issue), source));
   }
   return errors;

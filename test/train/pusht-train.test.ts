@@ -1,0 +1,107 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../../src/core/backend.js';
+import { Rng } from '../../src/core/rng.js';
+import type { EpisodeDataset } from '../../src/data/episode-dataset.js';
+import { loadDataset } from '../../src/data/load-dataset.js';
+import { loadPolicy, readCheckpoint } from '../../src/policy/checkpoint.js';
+import { RunConfig, type RunConfigInput } from '../../src/train/config.js';
+import { RUN_FILES, trainFlowPolicy } from '../../src/train/flow-trainer.js';
+import { MetricsLog } from '../../src/train/metrics-log.js';
+import { loadTrainState } from '../../src/train/train-state.js';
+import { PUSHT_ZARR, tempDir } from '../helpers/tmp.js';
+
+const dir = tempDir();
+let dataset: EpisodeDataset;
+
+const config = (steps: number, extra: Partial<RunConfigInput['train']> = {}): RunConfig =>
+  RunConfig.parse({
+    dataset: { path: PUSHT_ZARR },
+    policy: { net: { kind: 'mlp', hidden: 128, layers: 3, timeEmbedDim: 32 } },
+    train: { steps, batchSize: 128, lr: 1e-3, warmupSteps: 20, logEvery: 10, evalEvery: 50, saveEvery: 50, seed: 3, ...extra },
+  });
+
+beforeAll(async () => {
+  await useBackend('wasm');
+  dataset = await loadDataset(PUSHT_ZARR);
+});
+
+describe('training the Push-T state teacher on the real demonstrations', () => {
+  let checkpoint: string;
+
+  it('lowers the validation loss and writes a complete run folder', async () => {
+    const runDir = join(dir, 'run');
+    const r = await trainFlowPolicy(config(200), { runDir, dataset });
+    checkpoint = r.checkpointPath;
+    expect(r.step).toBe(200);
+    expect(r.valLoss!).toBeLessThan(r.firstValLoss! * 0.8);
+    for (const f of Object.values(RUN_FILES).filter((f) => f !== RUN_FILES.report)) expect(existsSync(join(runDir, f)), f).toBe(true);
+    const records = MetricsLog.read(join(runDir, RUN_FILES.metrics));
+    expect(records.filter((x) => typeof x.loss === 'number').map((x) => x.step)).toEqual(Array.from({ length: 20 }, (_, i) => 10 * (i + 1)));
+    expect(records.filter((x) => typeof x.valLoss === 'number').map((x) => x.step)).toEqual([0, 50, 100, 150, 200]);
+    const c = readCheckpoint(checkpoint);
+    expect(c.config.observation.features.map((f) => f.key)).toEqual(['observation.environment_state', 'observation.state']);
+    expect(c.config.action).toEqual({ key: 'action', dim: 2, horizon: 16, execute: 8 });
+    expect(c.meta).toMatchObject({ step: 200, backend: 'wasm' });
+    expect(JSON.parse(readFileSync(join(runDir, RUN_FILES.config), 'utf8'))).toEqual(JSON.parse(JSON.stringify(config(200))));
+  }, 120_000);
+
+  it('reloads on another backend and gives the same actions for the same seed and noise', async () => {
+    const obs = {
+      'observation.environment_state': Array.from(dataset.frame('observation.environment_state', 100)),
+      'observation.state': Array.from(dataset.frame('observation.state', 100)),
+    };
+    const noise = new Rng(8).fillNormal(new Float32Array(32));
+    const actOn = async (backend: 'wasm' | 'cpu') => {
+      await useBackend(backend);
+      const { policy } = loadPolicy(checkpoint, { seed: 21 });
+      const seeded = policy.act(obs).actions;
+      const explicit = policy.act(obs, { noise }).actions;
+      policy.dispose();
+      return { seeded, explicit };
+    };
+    const wasm = await actOn('wasm');
+    const cpu = await actOn('cpu');
+    await useBackend('wasm');
+    for (const k of ['seeded', 'explicit'] as const) {
+      wasm[k].forEach((v, i) => expect(Math.abs(v - cpu[k][i]), `${k}[${i}]`).toBeLessThan(1e-3));
+    }
+    // The actions are in pixels of the workspace, not normalised units.
+    expect(Math.max(...wasm.explicit.map(Math.abs))).toBeGreaterThan(5);
+  });
+
+  it('resumes to exactly the weights of an uninterrupted run', async () => {
+    const straight = await trainFlowPolicy(config(100), { runDir: join(dir, 'straight'), dataset });
+    const half = join(dir, 'resumed');
+    const controller = new AbortController();
+    const cut = await trainFlowPolicy(config(100), { runDir: half, dataset, hooks: { signal: controller.signal, onStep: (s) => s.step === 45 && controller.abort() } });
+    expect(cut).toMatchObject({ interrupted: true, step: 45 });
+    const resumed = await trainFlowPolicy(config(100), { runDir: half, dataset, resume: true });
+    expect(resumed.step).toBe(100);
+    const a = loadTrainState(join(dir, 'straight', RUN_FILES.state));
+    const b = loadTrainState(join(half, RUN_FILES.state));
+    for (const [name, w] of a.params) expect(b.params.get(name)!.data, name).toEqual(w.data);
+    for (const [name, w] of a.ema) expect(b.ema.get(name)!.data, name).toEqual(w.data);
+    expect(resumed.valLoss).toBe(straight.valLoss);
+    // The metrics log holds each step once.
+    const steps = MetricsLog.read(join(half, RUN_FILES.metrics)).filter((x) => typeof x.loss === 'number').map((x) => x.step);
+    expect(steps).toEqual([...new Set(steps)]);
+    expect(steps.at(-1)).toBe(100);
+  }, 120_000);
+
+  it('stops on abort after saving, and refuses to resume a different run or to reuse a run folder', async () => {
+    const runDir = join(dir, 'aborted');
+    const controller = new AbortController();
+    const r = await trainFlowPolicy(config(1000), {
+      runDir,
+      dataset,
+      hooks: { signal: controller.signal, onStep: (s) => s.step === 30 && controller.abort() },
+    });
+    expect(r).toMatchObject({ interrupted: true, step: 30 });
+    expect(loadTrainState(join(runDir, RUN_FILES.state)).step).toBe(30);
+    expect(readCheckpoint(join(runDir, RUN_FILES.checkpoint)).meta.step).toBe(30);
+    await expect(trainFlowPolicy(config(1000, { lr: 5e-4 }), { runDir, dataset, resume: true })).rejects.toThrow(/only train.steps may change/);
+    await expect(trainFlowPolicy(config(1000), { runDir, dataset })).rejects.toThrow(/pass --resume to continue it/);
+  }, 120_000);
+});
