@@ -85,7 +85,9 @@ export class AdamW {
       for (const [name, t] of vars) {
         const w = values.get(name);
         if (!w || w.data.length !== t.size) throw new Error(`optimizer state lacks '${name}' or has the wrong size`);
-        t.assign(tf.tensor(w.data, t.shape));
+        const value = tf.tensor(w.data, t.shape);
+        t.assign(value);
+        value.dispose();
       }
     }
     this.k = state.step;

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { activeBackend } from '../core/backend.js';
-import { InputError } from '../core/errors.js';
+import { FlowpolicyError, InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
 import { Rng } from '../core/rng.js';
 import { parseInput } from '../core/schema.js';
@@ -293,7 +293,7 @@ export async function trainFlowPolicy(
     step++;
     if (!Number.isFinite(loss)) {
       gradNorm.dispose();
-      throw new Error(`training diverged: loss is ${loss} at step ${step} (lower train.lr or raise train.warmupSteps)`);
+      throw new FlowpolicyError(`training diverged: loss is ${loss} at step ${step} (lower train.lr or raise train.warmupSteps; the last save is in ${runDir})`);
     }
     windowLoss += loss;
     windowSteps++;

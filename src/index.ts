@@ -1,0 +1,57 @@
+/**
+ * flowpolicy: conditional flow-matching robot policies in TypeScript.
+ *
+ * Time convention everywhere: t = 0 is noise, t = 1 is data (an action
+ * chunk). LeRobot and openpi run time the other way.
+ *
+ * ```ts
+ * import { useBackend, loadDataset, RunConfig, trainFlowPolicy, loadPolicy } from 'flowpolicy';
+ * await useBackend();                                  // tfjs-node(-gpu) if installed, else wasm
+ * const run = await trainFlowPolicy(RunConfig.parse({ dataset: { path: 'pusht.zarr' } }), { runDir: 'runs/pusht' });
+ * const { policy } = loadPolicy(run.checkpointPath);
+ * const chunk = policy.act({ 'observation.environment_state': keypoints, 'observation.state': [x, y] });
+ * ```
+ */
+
+// core: backend, randomness, errors, files
+export { useBackend, activeBackend, resolveBackendRequest, BACKENDS, type BackendName, type BackendInfo } from './core/backend.js';
+export { Rng, type RngState } from './core/rng.js';
+export { FlowpolicyError, InputError, InputErrors, CorruptFileError } from './core/errors.js';
+export { parseInput } from './core/schema.js';
+export { writeFileAtomic } from './core/files.js';
+
+// flow: the generative math, robot-agnostic
+export { linearPath, type ProbabilityPath } from './flow/path.js';
+export { TimeSamplerConfig, sampleTimes } from './flow/time-sampler.js';
+export { solveAssignment, otCoupling, permuteRows } from './flow/coupling.js';
+export { integrate, SolverConfig, SOLVERS, type SolverName, type SolverOptions, type VelocityField, type OdeResult } from './flow/ode.js';
+export { cfmLoss } from './flow/loss.js';
+export { slicedWasserstein } from './flow/sliced-wasserstein.js';
+
+// nets: velocity networks
+export { NetConfig, MlpNetConfig, UNet1dNetConfig, createVelocityNet, type VelocityNet, type NetDims } from './nets/velocity-net.js';
+export { ParamRegistry, ParamStore, type WeightMap } from './nets/params.js';
+
+// data: episodes, windows, normalisation, formats
+export { EpisodeDataset, type Feature, type DatasetInfo } from './data/episode-dataset.js';
+export { loadDataset } from './data/load-dataset.js';
+export { importDiffusionPolicyZarr } from './data/import/diffusion-policy-zarr.js';
+export { WindowSampler, type WindowSpec } from './data/windows.js';
+export { splitEpisodes, type SplitOptions } from './data/split.js';
+export { Normalizer, NormMode, FeatureStats, computeStats } from './data/normalizer.js';
+
+// policy: the Policy interface, the flow-matching teacher, checkpoints
+export type { Policy, ObservationFrame, ActionChunk, ActOptions, FeatureSpec, PolicyIO } from './policy/policy.js';
+export { FlowPolicy, type FlowActOptions } from './policy/flow-policy.js';
+export { FlowPolicyConfig, PolicyConfig } from './policy/config.js';
+export { saveCheckpoint, readCheckpoint, loadPolicy, encodeCheckpoint, decodeCheckpoint, CHECKPOINT_FORMAT, type CheckpointContents, type CheckpointMeta } from './policy/checkpoint.js';
+
+// train: the trainer and its parts
+export { RunConfig, DatasetConfig, PolicyOptions, TrainOptions, type RunConfigInput } from './train/config.js';
+export { trainFlowPolicy, policyConfigFor, RUN_FILES, type TrainHooks, type TrainResult, type TrainStartInfo } from './train/flow-trainer.js';
+export { AdamW, type AdamWOptions } from './train/adamw.js';
+export { learningRate } from './train/schedule.js';
+export { emaDecay } from './train/ema.js';
+export { MetricsLog, type MetricRecord } from './train/metrics-log.js';
+
+export { VERSION } from './version.js';
