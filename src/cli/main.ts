@@ -2,17 +2,23 @@
 import { Command } from 'commander';
 import { FlowpolicyError, InputError, InputErrors, CorruptFileError } from '../core/errors.js';
 import { VERSION } from '../version.js';
+import { evalCommand } from './commands/eval.js';
 import { inspectCommand } from './commands/inspect.js';
 import { sampleCommand } from './commands/sample.js';
+import { simCommand } from './commands/sim.js';
 import { trainCommand } from './commands/train.js';
+import { viewCommand } from './commands/view.js';
 
 const program = new Command('flowpolicy')
   .version(VERSION)
-  .description('Conditional flow-matching robot policies: train, sample, inspect (eval, distill and deploy join them as they land)')
+  .description('Conditional flow-matching robot policies: train, sample, inspect, evaluate in simulation, view, replay and record')
   .showHelpAfterError('(add --help for usage)');
 program.addCommand(trainCommand());
 program.addCommand(sampleCommand());
 program.addCommand(inspectCommand());
+program.addCommand(evalCommand());
+program.addCommand(simCommand());
+program.addCommand(viewCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -56,14 +56,14 @@ function checkBloscFrame(root: string, name: string, key: string, bytes: Uint8Ar
   if (nbytes !== expectedBytes) throw new CorruptFileError(root, `${where} holds ${nbytes} bytes uncompressed, expected ${expectedBytes}`);
 }
 
-function chunkKeys(meta: ZarrayMeta): string[] {
-  const counts = meta.shape.map((n, i) => Math.ceil(n / meta.chunks[i]));
-  const sep = meta.dimension_separator ?? '.';
+/** Every chunk key of an array, in C order ("0.0", "0.1", ...; "0" for a 0-d array). */
+export function chunkKeys(shape: readonly number[], chunks: readonly number[], separator = '.'): string[] {
+  const counts = shape.map((n, i) => Math.ceil(n / chunks[i]));
   const keys: string[] = [];
-  const idx = new Array(counts.length).fill(0);
+  const idx = new Array<number>(counts.length).fill(0);
   const total = counts.reduce((a, b) => a * b, 1);
   for (let k = 0; k < total; k++) {
-    keys.push(idx.length === 0 ? '0' : idx.join(sep));
+    keys.push(idx.length === 0 ? '0' : idx.join(separator));
     for (let d = idx.length - 1; d >= 0; d--) {
       if (++idx[d] < counts[d]) break;
       idx[d] = 0;
@@ -88,7 +88,7 @@ async function readChecked(root: string, name: string, meta: ZarrayMeta): Promis
   const rowSize = meta.shape.slice(1).reduce((a, b) => a * b, 1);
   const total = meta.shape.reduce((a, b) => a * b, 1);
   let out: { length: number; set(src: ArrayLike<unknown>, offset: number): void } | null = null;
-  const keys = chunkKeys(meta);
+  const keys = chunkKeys(meta.shape, meta.chunks, meta.dimension_separator ?? '.');
   for (let k = 0; k < keys.length; k++) {
     const coords = keys[k].split(meta.dimension_separator ?? '.').map(Number);
     const c = await arr.getChunk(coords);
@@ -121,7 +121,7 @@ export async function readZarrArray(root: string, name: string): Promise<ZarrArr
   }
   const itemBytes = Number(/\d+$/.exec(meta.dtype ?? '')?.[0] ?? 0);
   const chunkBytes = meta.chunks.reduce((a, b) => a * b, 1) * itemBytes;
-  for (const key of chunkKeys(meta)) {
+  for (const key of chunkKeys(meta.shape, meta.chunks, meta.dimension_separator ?? '.')) {
     const file = join(dir, key);
     if (!existsSync(file)) throw new CorruptFileError(root, `array '${name}': chunk '${key}' is missing`);
     if (meta.compressor?.id === 'blosc' && itemBytes > 0) checkBloscFrame(root, name, key, readFileSync(file), chunkBytes);

@@ -1,0 +1,39 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { useBackend } from '../../src/core/backend.js';
+import '../tasks.js';
+import { createEnv } from '../registry.js';
+import { openPolicy } from './policy-source.js';
+import { runEpisode } from './run-episode.js';
+
+/** What `evaluate` hands each worker: its share of the seeds. */
+export interface EvalWorkerJob {
+  source: string;
+  task: string;
+  seeds: number[];
+  /** Seeds whose states are recorded for videos. */
+  recordSeeds: number[];
+  maxSteps?: number;
+  backend?: string;
+}
+
+export type EvalWorkerMessage =
+  | { type: 'ready'; backend: string }
+  | { type: 'episode'; result: import('./run-episode.js').EpisodeResult }
+  | { type: 'error'; message: string; name: string }
+  | { type: 'done' };
+
+const job = workerData as EvalWorkerJob;
+const post = (m: EvalWorkerMessage) => parentPort!.postMessage(m);
+
+try {
+  const backend = job.source.startsWith('scripted:') ? 'none' : (await useBackend(job.backend, process.env)).name;
+  post({ type: 'ready', backend });
+  const env = await createEnv(job.task, job.maxSteps === undefined ? {} : { maxSteps: job.maxSteps });
+  const policy = openPolicy(job.source);
+  for (const seed of job.seeds) post({ type: 'episode', result: runEpisode(env, policy, seed, { recordStates: job.recordSeeds.includes(seed) }) });
+  policy.dispose();
+  env.close();
+  post({ type: 'done' });
+} catch (err) {
+  post({ type: 'error', message: (err as Error)?.message ?? String(err), name: (err as Error)?.name ?? 'Error' });
+}

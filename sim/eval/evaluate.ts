@@ -1,0 +1,162 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { FlowpolicyError, InputError } from '../../src/core/errors.js';
+import { useBackend } from '../../src/core/backend.js';
+import '../tasks.js';
+import { createEnv } from '../registry.js';
+import type { EvalWorkerJob, EvalWorkerMessage } from './eval-worker.js';
+import { checkPolicyFitsTask, openPolicy, resolvePolicySource } from './policy-source.js';
+import type { EpisodeResult } from './run-episode.js';
+
+export interface EvalOptions {
+  /** `scripted:<name>`, a checkpoint file, or a run / preset folder. */
+  policy: string;
+  task: string;
+  episodes: number;
+  /** First seed; episode i runs seed + i (the paper evaluates from 100000). */
+  seed: number;
+  /** Worker threads (default: one per core, at most one per episode). */
+  workers?: number;
+  /** Record the states of the first N episodes (for videos). */
+  recordEpisodes?: number;
+  maxSteps?: number;
+  backend?: string;
+  onEpisode?: (r: EpisodeResult, done: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface EvalSummary {
+  task: string;
+  policy: string;
+  policyKind: string;
+  backend: string;
+  episodes: number;
+  firstSeed: number;
+  /** Mean over episodes of the max reward (the Diffusion Policy paper's number). */
+  meanMaxReward: number;
+  meanMaxCoverage: number;
+  meanFinalCoverage: number;
+  /** Fraction of episodes whose coverage passed the success bar (LeRobot's number). */
+  successRate: number;
+  meanEpisodeLength: number;
+  latencyMsP50: number;
+  latencyMsP99: number;
+  policyCalls: number;
+  workers: number;
+  wallSeconds: number;
+  /** The task's control rate (videos play at it, so a second of GIF is a second of simulated time). */
+  controlHz: number;
+}
+
+/**
+ * Evaluate a policy on seeded episodes of a task, in parallel worker
+ * threads. Each episode reseeds the policy with its env seed, so the
+ * results do not depend on how episodes are spread over workers.
+ */
+export async function evaluate(options: EvalOptions): Promise<{ summary: EvalSummary; results: EpisodeResult[] }> {
+  const t0 = performance.now();
+  if (!Number.isInteger(options.episodes) || options.episodes < 1) throw new InputError('episodes', options.episodes, 'a positive integer');
+  if (!Number.isInteger(options.seed) || options.seed < 0) throw new InputError('seed', options.seed, 'a non-negative integer');
+  const source = resolvePolicySource(options.policy);
+
+  // Check the policy against the task here, once, before any worker starts.
+  const backend = source.startsWith('scripted:') ? 'none' : (await useBackend(options.backend)).name;
+  const env = await createEnv(options.task);
+  const probe = openPolicy(source);
+  const policyKind = probe.config.kind;
+  const controlHz = env.controlHz;
+  try {
+    checkPolicyFitsTask(probe, env, options.policy);
+  } finally {
+    probe.dispose();
+    env.close();
+  }
+
+  const seeds = Array.from({ length: options.episodes }, (_, i) => options.seed + i);
+  const recordSeeds = seeds.slice(0, options.recordEpisodes ?? 0);
+  const workers = Math.max(1, Math.min(options.workers ?? availableParallelism(), seeds.length));
+  if (!Number.isInteger(workers)) throw new InputError('workers', options.workers, 'a positive integer');
+  const shares: number[][] = Array.from({ length: workers }, () => []);
+  seeds.forEach((s, i) => shares[i % workers].push(s));
+
+  const results: EpisodeResult[] = [];
+  await Promise.all(
+    shares.map((share) =>
+      runWorker(
+        { source, task: options.task, seeds: share, recordSeeds: recordSeeds.filter((s) => share.includes(s)), maxSteps: options.maxSteps, backend: options.backend },
+        (r) => {
+          results.push(r);
+          options.onEpisode?.(r, results.length);
+        },
+        options.signal,
+      ),
+    ),
+  );
+  results.sort((a, b) => a.seed - b.seed);
+  return { summary: summarize(results, { task: options.task, policy: options.policy, policyKind, backend, firstSeed: options.seed, workers, wallSeconds: (performance.now() - t0) / 1000, controlHz }), results };
+}
+
+function startWorker(job: EvalWorkerJob): Worker {
+  const self = import.meta.url;
+  if (!self.endsWith('.ts')) return new Worker(new URL('./eval-worker.js', self), { workerData: job });
+  // Running from TypeScript sources (tests, tsx scripts): the worker registers tsx's loader, then imports itself.
+  const worker = new URL('./eval-worker.ts', self).href;
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(worker)}); });`;
+  return new Worker(boot, { eval: true, workerData: job });
+}
+
+function runWorker(job: EvalWorkerJob, onEpisode: (r: EpisodeResult) => void, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const worker = startWorker(job);
+    let settled = false;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', abort);
+      void worker.terminate();
+      if (err) reject(err);
+      else resolve();
+    };
+    const abort = () => finish(new FlowpolicyError('evaluation interrupted'));
+    signal?.addEventListener('abort', abort);
+    worker.on('message', (m: EvalWorkerMessage) => {
+      if (m.type === 'episode') onEpisode(m.result);
+      else if (m.type === 'done') finish();
+      else if (m.type === 'error') finish(m.name === 'InputError' ? new FlowpolicyError(m.message) : new Error(`evaluation worker: ${m.message}`));
+    });
+    worker.on('error', (err) => finish(new Error(`evaluation worker crashed: ${err.message}`)));
+    worker.on('exit', (code) => finish(code === 0 ? new Error('evaluation worker exited before finishing its episodes') : new Error(`evaluation worker exited with code ${code}`)));
+  });
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const i = (s.length - 1) * p;
+  const lo = Math.floor(i);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (i - lo);
+}
+
+function summarize(results: EpisodeResult[], meta: Pick<EvalSummary, 'task' | 'policy' | 'policyKind' | 'backend' | 'firstSeed' | 'workers' | 'wallSeconds' | 'controlHz'>): EvalSummary {
+  const mean = (f: (r: EpisodeResult) => number) => results.reduce((a, r) => a + f(r), 0) / results.length;
+  const latencies = results.flatMap((r) => r.latenciesMs);
+  return {
+    task: meta.task,
+    policy: meta.policy,
+    policyKind: meta.policyKind,
+    backend: meta.backend,
+    episodes: results.length,
+    firstSeed: meta.firstSeed,
+    meanMaxReward: mean((r) => r.maxReward),
+    meanMaxCoverage: mean((r) => r.maxCoverage),
+    meanFinalCoverage: mean((r) => r.finalCoverage),
+    successRate: mean((r) => (r.success ? 1 : 0)),
+    meanEpisodeLength: mean((r) => r.steps),
+    latencyMsP50: percentile(latencies, 0.5),
+    latencyMsP99: percentile(latencies, 0.99),
+    policyCalls: latencies.length,
+    workers: meta.workers,
+    wallSeconds: meta.wallSeconds,
+    controlHz: meta.controlHz,
+  };
+}

@@ -1,0 +1,81 @@
+import { Command } from 'commander';
+import { join } from 'node:path';
+import { InputError } from '../../core/errors.js';
+import { evaluate } from '../../../sim/eval/evaluate.js';
+import { EVAL_FILES, writeEvalHtml, writeEvalJson, writeEvalVideos } from '../../../sim/eval/eval-report.js';
+import { getTask } from '../../../sim/registry.js';
+import '../../../sim/tasks.js';
+import { info, printJson, table } from '../output.js';
+
+function integer(value: unknown, field: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new InputError(field, value, `an integer >= ${min}`);
+  return n;
+}
+
+export function evalCommand(): Command {
+  return new Command('eval')
+    .description("Evaluate a policy in simulation: seeded episodes in parallel workers; reports the paper's mean max reward, the success rate, episode length and policy latency")
+    .argument('<policy>', 'checkpoint file (.fpk), run or preset folder, or scripted:<name>')
+    .option('--task <name>', 'simulated task', 'pusht')
+    .option('--episodes <n>', 'episodes to run', '50')
+    .option('--seed <n>', 'seed of the first episode (episode i uses seed + i; the paper evaluates from 100000)', '100000')
+    .option('--workers <n>', 'worker threads (default: one per core)')
+    .option('--videos <n>', 'GIFs of the first n episodes (rendered with headless Chromium)', '0')
+    .option('--max-steps <n>', "episode cap (default: the task's, 300 for Push-T)")
+    .option('--out <dir>', 'write eval.json, report.html and videos/ here')
+    .option('--backend <name>', 'tensor backend for checkpoint policies: auto, tfjs-node-gpu, tfjs-node, wasm, cpu')
+    .option('--json', 'print the summary as one JSON object on stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  flowpolicy eval runs/pusht --episodes 50 --seed 100000 --out runs/pusht/eval --videos 4
+  flowpolicy eval scripted:pusht-pusher --episodes 10`,
+    )
+    .action(async (policy: string, opts: Record<string, string | boolean | undefined>) => {
+      const task = String(opts.task);
+      getTask(task);
+      const episodes = integer(opts.episodes, '--episodes', 1);
+      const videos = integer(opts.videos, '--videos', 0);
+      if (videos > 0 && !opts.out) throw new InputError('--videos', opts.videos, '0 unless --out <dir> is given (videos are written there)');
+      const controller = new AbortController();
+      const onSigint = () => controller.abort();
+      process.once('SIGINT', onSigint);
+      try {
+        const { summary, results } = await evaluate({
+          policy,
+          task,
+          episodes,
+          seed: integer(opts.seed, '--seed', 0),
+          workers: opts.workers === undefined ? undefined : integer(opts.workers, '--workers', 1),
+          maxSteps: opts.maxSteps === undefined ? undefined : integer(opts.maxSteps, '--max-steps', 1),
+          recordEpisodes: videos,
+          backend: opts.backend as string | undefined,
+          signal: controller.signal,
+          onEpisode: opts.json ? undefined : (r, done) => info(`[${done}/${episodes}] seed ${r.seed}: max reward ${r.maxReward.toFixed(3)}${r.success ? ', success' : ''}, ${r.steps} steps`),
+        });
+        if (opts.out) {
+          const dir = String(opts.out);
+          writeEvalJson(dir, summary, results);
+          const gifs = await writeEvalVideos(dir, task, results, summary.controlHz);
+          writeEvalHtml(dir, summary, results, gifs);
+          if (!opts.json) info(`wrote ${join(dir, EVAL_FILES.json)}, ${join(dir, EVAL_FILES.html)}${gifs.length ? ` and ${gifs.length} videos` : ''}`);
+        }
+        if (opts.json) return printJson(summary);
+        process.stdout.write(
+          `${table([
+            ['task, policy', `${summary.task}, ${summary.policy}`],
+            ['episodes (seeds)', `${summary.episodes} (${summary.firstSeed}-${summary.firstSeed + summary.episodes - 1})`],
+            ['mean max reward', summary.meanMaxReward.toFixed(3)],
+            ['success rate', `${(summary.successRate * 100).toFixed(1)}%`],
+            ['mean episode length', summary.meanEpisodeLength.toFixed(1)],
+            ['policy latency p50 / p99', `${summary.latencyMsP50.toFixed(2)} / ${summary.latencyMsP99.toFixed(2)} ms`],
+            ['wall time', `${summary.wallSeconds.toFixed(1)} s, ${summary.workers} workers`],
+          ])}\n`,
+        );
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+      }
+    });
+}
