@@ -2,8 +2,10 @@
 import { Command } from 'commander';
 import { FlowpolicyError, InputError, InputErrors, CorruptFileError } from '../core/errors.js';
 import { VERSION } from '../version.js';
+import { deployCommand } from './commands/deploy.js';
 import { evalCommand } from './commands/eval.js';
 import { inspectCommand } from './commands/inspect.js';
+import { recordCommand } from './commands/record.js';
 import { sampleCommand } from './commands/sample.js';
 import { simCommand } from './commands/sim.js';
 import { trainCommand } from './commands/train.js';
@@ -19,6 +21,8 @@ program.addCommand(inspectCommand());
 program.addCommand(evalCommand());
 program.addCommand(simCommand());
 program.addCommand(viewCommand());
+program.addCommand(deployCommand());
+program.addCommand(recordCommand());
 
 try {
   await program.parseAsync(process.argv);
