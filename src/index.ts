@@ -26,6 +26,7 @@ export { TimeSamplerConfig, sampleTimes } from './flow/time-sampler.js';
 export { solveAssignment, otCoupling, permuteRows } from './flow/coupling.js';
 export { integrate, SolverConfig, SOLVERS, type SolverName, type SolverOptions, type VelocityField, type OdeResult } from './flow/ode.js';
 export { cfmLoss } from './flow/loss.js';
+export { imleLoss, imleSelect, regressionLoss, type ImleDims, type ImleSelection } from './flow/imle.js';
 export { slicedWasserstein } from './flow/sliced-wasserstein.js';
 
 // nets: velocity networks
@@ -44,14 +45,23 @@ export { Normalizer, NormMode, FeatureStats, computeStats } from './data/normali
 export type { Policy, ObservationFrame, ActionChunk, ActOptions, FeatureSpec, PolicyIO } from './policy/policy.js';
 export { FlowPolicy, type FlowActOptions } from './policy/flow-policy.js';
 export { FlowPolicyConfig, PolicyConfig } from './policy/config.js';
-export { saveCheckpoint, readCheckpoint, loadPolicy, encodeCheckpoint, decodeCheckpoint, CHECKPOINT_FORMAT, type CheckpointContents, type CheckpointMeta } from './policy/checkpoint.js';
+export { saveCheckpoint, readCheckpoint, loadPolicy, encodeCheckpoint, decodeCheckpoint, CHECKPOINT_FORMAT, CheckpointPolicyConfig, type PolicyKind, type CheckpointContents, type CheckpointMeta } from './policy/checkpoint.js';
+export { StudentPolicy, type StudentActOptions, type StudentEngine, type StudentPolicyOptions } from './policy/student-policy.js';
+export { StudentConfig, studentConfigFor } from './policy/student-config.js';
+export { RealtimeMlp } from './policy/realtime-mlp.js';
 
 // train: the trainer and its parts
 export { RunConfig, DatasetConfig, PolicyOptions, TrainOptions, type RunConfigInput } from './train/config.js';
 export { trainFlowPolicy, policyConfigFor, RUN_FILES, type TrainHooks, type TrainResult, type TrainStartInfo } from './train/flow-trainer.js';
 export { AdamW, type AdamWOptions } from './train/adamw.js';
+export { distillStudent, DISTILL_FILES, type DistillHooks, type DistillResult } from './train/distill-trainer.js';
+export { DistillConfig, type DistillConfigInput } from './train/distill-config.js';
 export { learningRate } from './train/schedule.js';
 export { emaDecay } from './train/ema.js';
 export { MetricsLog, type MetricRecord } from './train/metrics-log.js';
+
+// data: the project's dataset format
+export { writeEpisodes, appendEpisodes, type Episode, type WriteOptions } from './data/export/episode-writer.js';
+export { importFlowpolicyZarr } from './data/import/flowpolicy-zarr.js';
 
 export { VERSION } from './version.js';

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { FlowpolicyError, InputError, InputErrors, CorruptFileError } from '../core/errors.js';
 import { VERSION } from '../version.js';
 import { deployCommand } from './commands/deploy.js';
+import { distillCommand } from './commands/distill.js';
 import { evalCommand } from './commands/eval.js';
 import { inspectCommand } from './commands/inspect.js';
 import { recordCommand } from './commands/record.js';
@@ -23,6 +24,7 @@ program.addCommand(simCommand());
 program.addCommand(viewCommand());
 program.addCommand(deployCommand());
 program.addCommand(recordCommand());
+program.addCommand(distillCommand());
 
 try {
   await program.parseAsync(process.argv);

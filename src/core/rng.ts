@@ -32,7 +32,9 @@ export class Rng {
   private s1 = 0;
   private s2 = 0;
   private s3 = 0;
-  private spare: number | null = null;
+  // [spare normal, u1, u2] in a typed array plus a flag: doubles stored in object fields are boxed (an allocation per draw).
+  private readonly spareBox = new Float64Array(3);
+  private hasSpare = false;
 
   /** `seed` may be any finite number; integers up to 2^53 are distinct seeds. */
   constructor(seed: number) {
@@ -54,12 +56,13 @@ export class Rng {
   }
 
   getState(): RngState {
-    return { s: [this.s0, this.s1, this.s2, this.s3], spare: this.spare };
+    return { s: [this.s0, this.s1, this.s2, this.s3], spare: this.hasSpare ? this.spareBox[0] : null };
   }
 
   setState(state: RngState): void {
     [this.s0, this.s1, this.s2, this.s3] = state.s.map((v) => v >>> 0) as [number, number, number, number];
-    this.spare = state.spare;
+    this.hasSpare = state.spare !== null;
+    this.spareBox[0] = state.spare ?? 0;
   }
 
   /** Next raw 32-bit unsigned integer. */
@@ -94,22 +97,37 @@ export class Rng {
 
   /** Standard normal N(0, 1) by the Box–Muller transform. */
   normal(): number {
-    if (this.spare !== null) {
-      const v = this.spare;
-      this.spare = null;
-      return v;
+    if (this.hasSpare) {
+      this.hasSpare = false;
+      return this.spareBox[0];
     }
     const u1 = 1 - this.uniform(); // (0, 1]: log stays finite
     const u2 = this.uniform();
     const r = Math.sqrt(-2 * Math.log(u1));
     const theta = 2 * Math.PI * u2;
-    this.spare = r * Math.sin(theta);
+    this.spareBox[0] = r * Math.sin(theta);
+    this.hasSpare = true;
     return r * Math.cos(theta);
   }
 
   /** Fill `out` with N(0, 1) draws and return it. */
   fillNormal<T extends Float32Array | Float64Array>(out: T): T {
-    for (let i = 0; i < out.length; i++) out[i] = this.normal();
+    // normal() written out, drawing u1 and u2 from one uniform() call site so V8 inlines it: the same
+    // draws, and no boxed double per value (StudentPolicy.act() allocates nothing in steady state).
+    const box = this.spareBox;
+    for (let i = 0; i < out.length; i++) {
+      if (this.hasSpare) {
+        this.hasSpare = false;
+        out[i] = box[0];
+        continue;
+      }
+      for (let k = 1; k < 3; k++) box[k] = this.uniform();
+      const r = Math.sqrt(-2 * Math.log(1 - box[1]));
+      const theta = 2 * Math.PI * box[2];
+      box[0] = r * Math.sin(theta);
+      this.hasSpare = true;
+      out[i] = r * Math.cos(theta);
+    }
     return out;
   }
 

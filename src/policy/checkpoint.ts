@@ -5,11 +5,14 @@ import { InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
 import { parseInput } from '../core/schema.js';
 import { FeatureStats } from '../data/normalizer.js';
-import type { WeightMap } from '../nets/params.js';
+import type { ParamRegistry, WeightMap } from '../nets/params.js';
+import { createVelocityNet } from '../nets/velocity-net.js';
 import { decodeWeights, encodeWeights, WeightRecord } from '../nets/weight-codec.js';
 import { VERSION } from '../version.js';
-import { PolicyConfig } from './config.js';
+import { FlowPolicyConfig, netDimsOf } from './config.js';
 import { FlowPolicy } from './flow-policy.js';
+import { StudentConfig } from './student-config.js';
+import { StudentPolicy, studentNetOf, type StudentPolicyOptions } from './student-policy.js';
 
 /**
  * Checkpoints: one file holding a policy's config, normalisation statistics
@@ -17,6 +20,11 @@ import { FlowPolicy } from './flow-policy.js';
  * checksummed container of core/container.ts. Loading validates all of it
  * against the schema and against the network the config describes, and
  * never executes anything from the file.
+ *
+ * A checkpoint holds one kind of policy, named by its config's `kind`:
+ * 'flow' (a flow-matching teacher) or 'student' (a one-step student).
+ * Readers that need one kind pass `kind` and get a clear error naming the
+ * kind found otherwise.
  */
 export const CHECKPOINT_FORMAT = 'flowpolicy-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -41,14 +49,23 @@ const CheckpointBody = z
   })
   .strict();
 
-export interface CheckpointContents {
-  config: PolicyConfig;
+/** The config of every kind of policy a checkpoint can hold, told apart by `kind`. */
+export const CheckpointPolicyConfig = z.discriminatedUnion('kind', [FlowPolicyConfig, StudentConfig]);
+export type CheckpointPolicyConfig = FlowPolicyConfig | StudentConfig;
+export type PolicyKind = CheckpointPolicyConfig['kind'];
+type ConfigOf<K extends PolicyKind | undefined> = K extends 'flow' ? FlowPolicyConfig : K extends 'student' ? StudentConfig : CheckpointPolicyConfig;
+type PolicyOf<K extends PolicyKind | undefined> = K extends 'flow' ? FlowPolicy : K extends 'student' ? StudentPolicy : FlowPolicy | StudentPolicy;
+
+const KIND_NAMES: Record<PolicyKind, string> = { flow: 'a flow-matching teacher', student: 'a one-step student' };
+
+export interface CheckpointContents<C extends CheckpointPolicyConfig = CheckpointPolicyConfig> {
+  config: C;
   stats: Record<string, FeatureStats>;
   weights: WeightMap;
   meta: CheckpointMeta;
 }
 
-export function encodeCheckpoint(contents: { config: PolicyConfig; stats: Record<string, FeatureStats>; weights: WeightMap; meta?: Partial<CheckpointMeta> }): Uint8Array {
+export function encodeCheckpoint(contents: { config: CheckpointPolicyConfig; stats: Record<string, FeatureStats>; weights: WeightMap; meta?: Partial<CheckpointMeta> }): Uint8Array {
   const weights = encodeWeights(contents.weights);
   const meta: CheckpointMeta = { flowpolicyVersion: VERSION, createdAt: new Date().toISOString(), ...contents.meta };
   return encodeContainer({ format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION }, { config: contents.config, stats: contents.stats, weights, meta });
@@ -59,22 +76,47 @@ export function saveCheckpoint(path: string, contents: Parameters<typeof encodeC
   writeFileAtomic(path, encodeCheckpoint(contents));
 }
 
-export function decodeCheckpoint(bytes: Uint8Array, path: string): CheckpointContents {
+/**
+ * Decode and validate a checkpoint. With `kind`, a checkpoint of another
+ * kind is refused with an InputError naming the kind found and expected.
+ */
+export function decodeCheckpoint<K extends PolicyKind | undefined = undefined>(bytes: Uint8Array, path: string, options: { kind?: K } = {}): CheckpointContents<ConfigOf<K>> {
   const { body } = decodeContainer(bytes, path, CHECKPOINT_FORMAT, [CHECKPOINT_VERSION]);
   const parsed = parseInput(CheckpointBody, body, path);
-  const config = parseInput(PolicyConfig, parsed.config, `${path} (config)`);
+  const found = parsed.config.kind;
+  if (options.kind !== undefined && found !== options.kind) {
+    const what = typeof found === 'string' && found in KIND_NAMES ? `${KIND_NAMES[found as PolicyKind]}` : 'an unknown kind';
+    throw new InputError('config.kind', found, `'${options.kind}' (${KIND_NAMES[options.kind]}): this checkpoint holds ${what}`, path);
+  }
+  const config = parseInput(CheckpointPolicyConfig, parsed.config, `${path} (config)`) as ConfigOf<K>;
   return { config, stats: parsed.stats, weights: decodeWeights(parsed.weights, path), meta: parsed.meta };
 }
 
-export function readCheckpoint(path: string): CheckpointContents {
+export function readCheckpoint<K extends PolicyKind | undefined = undefined>(path: string, options: { kind?: K } = {}): CheckpointContents<ConfigOf<K>> {
   if (!existsSync(path)) throw new InputError('checkpoint', path, 'an existing checkpoint file (.fpk)');
   if (statSync(path).isDirectory()) throw new InputError('checkpoint', path, 'a checkpoint file, not a directory');
-  return decodeCheckpoint(readFileSync(path), path);
+  return decodeCheckpoint(readFileSync(path), path, options);
 }
 
-/** Load a checkpoint as a ready policy on the active backend. */
-export function loadPolicy(path: string, options: { seed?: number } = {}): { policy: FlowPolicy; meta: CheckpointMeta } {
-  const c = readCheckpoint(path);
-  const policy = new FlowPolicy(c.config, c.stats, c.weights, { seed: options.seed, source: path });
-  return { policy, meta: c.meta };
+/** The parameter declarations of the network a policy config describes (for checks and counts, no weights). */
+export function policyRegistry(config: CheckpointPolicyConfig): ParamRegistry {
+  return config.kind === 'student' ? studentNetOf(config).registry : createVelocityNet(config.net, netDimsOf(config)).registry;
+}
+
+/**
+ * Load a checkpoint as a ready policy on the active backend: a FlowPolicy
+ * for a teacher, a StudentPolicy for a student. `kind` requires one of them
+ * (a checkpoint of the other kind is an InputError naming both);
+ * `engine` and `kernel` choose a student's inference path.
+ */
+export function loadPolicy<K extends PolicyKind | undefined = undefined>(
+  path: string,
+  options: { seed?: number; kind?: K } & Pick<StudentPolicyOptions, 'engine' | 'kernel'> = {},
+): { policy: PolicyOf<K>; meta: CheckpointMeta } {
+  const c = readCheckpoint(path, { kind: options.kind }) as CheckpointContents;
+  const policy =
+    c.config.kind === 'student'
+      ? new StudentPolicy(c.config, c.stats, c.weights, { seed: options.seed, source: path, engine: options.engine, kernel: options.kernel })
+      : new FlowPolicy(c.config, c.stats, c.weights, { seed: options.seed, source: path });
+  return { policy: policy as PolicyOf<K>, meta: c.meta };
 }

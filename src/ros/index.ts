@@ -59,4 +59,5 @@ export { WorkerRunner } from './worker-runner.js';
 export { createPolicy } from './policy-source.js';
 export { ScriptedPolicy, createScriptedPolicy, parseScriptedSpec, isScriptedSpec, SCRIPTED_KINDS, type ScriptedParams, type ScriptedActOptions } from './scripted-policy.js';
 export { decodePng } from './png-decode.js';
+export { decodeJpeg } from './jpeg-decode.js';
 export { EpisodeRecorder, recordedFeatures, type RecordedEpisode, type RecorderOptions, type RecorderEvents } from './recorder.js';

@@ -20,7 +20,7 @@ describe('a flow model that never sees the condition', () => {
       runDir: join(tempDir(), 'run'),
       dataset: ringDataset({ episodes: 8, frames: 1024, seed: 11, blindCondition: true }),
     });
-    blind = loadPolicy(r.checkpointPath).policy;
+    blind = loadPolicy(r.checkpointPath, { kind: 'flow' }).policy;
   }, 300_000);
 
   it('misses the bound that the conditional model meets', () => {

@@ -25,7 +25,7 @@ describe('conditional flow matching on a ring of Gaussians', () => {
     await useBackend('wasm');
     const r = await trainFlowPolicy(RunConfig.parse(ringRunConfig()), { runDir: join(tempDir(), 'run'), dataset: ringDataset({ episodes: 8, frames: 1024, seed: 11 }) });
     val = { first: r.firstValLoss, last: r.valLoss };
-    policy = loadPolicy(r.checkpointPath).policy;
+    policy = loadPolicy(r.checkpointPath, { kind: 'flow' }).policy;
   }, 300_000);
 
   it('lowers the validation loss', () => {

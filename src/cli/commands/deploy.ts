@@ -4,6 +4,7 @@ import { FlowpolicyError, InputError } from '../../core/errors.js';
 import { ActionStreamer, type StreamerState } from '../../ros/action-streamer.js';
 import { RosConnection, type RosAuth } from '../../ros/connection.js';
 import { InlineRunner, type InferenceRunner } from '../../ros/inference.js';
+import { decodeJpeg } from '../../ros/jpeg-decode.js';
 import { decodePng } from '../../ros/png-decode.js';
 import { createPolicy } from '../../ros/policy-source.js';
 import { parseRobotConfig, type RobotConfig } from '../../ros/ros-config.js';
@@ -97,7 +98,7 @@ Example:
       }
       let streamer: ActionStreamer;
       try {
-        streamer = new ActionStreamer({ connection: conn, config, runner, decoders: { png: decodePng } });
+        streamer = new ActionStreamer({ connection: conn, config, runner, decoders: { png: decodePng, jpeg: decodeJpeg } });
       } catch (err) {
         conn.close();
         await runner.close();

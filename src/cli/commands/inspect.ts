@@ -1,9 +1,8 @@
 import { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { useBackend } from '../../core/backend.js';
-import { readCheckpoint } from '../../policy/checkpoint.js';
-import { netDimsOf } from '../../policy/config.js';
-import { createVelocityNet } from '../../nets/velocity-net.js';
+import { policyRegistry, readCheckpoint } from '../../policy/checkpoint.js';
+import { latentDimOf } from '../../policy/student-config.js';
 import { info, printJson, table } from '../output.js';
 
 const fmt = (a: number[]): string => `[${a.map((v) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : v.toFixed(3))).join(', ')}]`;
@@ -19,9 +18,9 @@ export function inspectCommand(): Command {
       const backend = await useBackend(opts.backend);
       const c = readCheckpoint(checkpoint);
       // Building the network (no weights) checks the stored tensors against the config.
-      const net = createVelocityNet(c.config.net, netDimsOf(c.config));
-      net.registry.validate(c.weights, checkpoint);
-      const parameters = net.registry.count();
+      const registry = policyRegistry(c.config);
+      registry.validate(c.weights, checkpoint);
+      const parameters = registry.count();
       const bytes = statSync(checkpoint).size;
       if (opts.json) {
         printJson({
@@ -42,12 +41,16 @@ export function inspectCommand(): Command {
         ['file', `${checkpoint} (${(bytes / 1024).toFixed(1)} KiB, checksum verified)`],
         ['written', `${c.meta.createdAt} by flowpolicy ${c.meta.flowpolicyVersion}${c.meta.step !== undefined ? ` at step ${c.meta.step}` : ''}`],
         ['trained on', `${c.meta.dataset ?? '-'} (backend ${c.meta.backend ?? '-'})`],
-        ['policy', `${cfg.kind} (conditional flow matching, ${cfg.flow.path} path, t: ${cfg.flow.timeSampler.kind}${cfg.flow.otCoupling ? ', OT coupling' : ''})`],
+        cfg.kind === 'flow'
+          ? ['policy', `${cfg.kind} (conditional flow matching, ${cfg.flow.path} path, t: ${cfg.flow.timeSampler.kind}${cfg.flow.otCoupling ? ', OT coupling' : ''})`]
+          : ['policy', `${cfg.kind} (one-step, IMLE-distilled; latent size ${latentDimOf(cfg)})`],
         ['network', `${JSON.stringify(cfg.net)}`],
         ['parameters', `${parameters.toLocaleString('en-US')} in ${c.weights.size} tensors`],
         ['observation', `${cfg.observation.features.map((f) => `${f.key} [${f.shape}]`).join(' + ')}, horizon To = ${cfg.observation.horizon}`],
         ['action', `${cfg.action.key} [${cfg.action.dim}], horizon Tp = ${cfg.action.horizon}, execute Ta = ${cfg.action.execute}`],
-        ['inference', `${cfg.inference.method}${cfg.inference.method === 'dopri5' ? ` (rtol ${cfg.inference.rtol}, atol ${cfg.inference.atol})` : `, ${cfg.inference.steps} steps`}`],
+        cfg.kind === 'flow'
+          ? ['inference', `${cfg.inference.method}${cfg.inference.method === 'dopri5' ? ` (rtol ${cfg.inference.rtol}, atol ${cfg.inference.atol})` : `, ${cfg.inference.steps} steps`}`]
+          : ['inference', 'one network call per chunk'],
         ['runs here on', backend.name],
       ];
       process.stdout.write(`${table(lines)}\n\nnormalisation statistics:\n`);

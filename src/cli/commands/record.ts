@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { writeEpisodes } from '../../data/export/episode-writer.js';
 import { FlowpolicyError, InputError } from '../../core/errors.js';
+import { decodeJpeg } from '../../ros/jpeg-decode.js';
 import { decodePng } from '../../ros/png-decode.js';
 import { EpisodeRecorder, recordedFeatures } from '../../ros/recorder.js';
 import { parseRobotConfig } from '../../ros/ros-config.js';
@@ -46,7 +47,7 @@ Example:
       if (maxEpisodes !== undefined && !Number.isInteger(maxEpisodes)) throw new InputError('--episodes', opts.episodes, 'a positive integer');
       const episodeSeconds = opts.episodeSeconds !== undefined ? positiveNumber(opts.episodeSeconds, '--episode-seconds') : undefined;
       const conn = await openConnection(String(opts.ros), opts.auth as string | undefined);
-      const recorder = new EpisodeRecorder({ connection: conn, config, fps, episodeSeconds, decoders: { png: decodePng } });
+      const recorder = new EpisodeRecorder({ connection: conn, config, fps, episodeSeconds, decoders: { png: decodePng, jpeg: decodeJpeg } });
       const features = recordedFeatures(config);
       info(`record: ${Object.keys(features).join(', ')} at ${fps} fps -> ${opts.out}`);
 

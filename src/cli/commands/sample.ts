@@ -49,7 +49,10 @@ Example:
       };
       const chunk = policy.act(obs, { noise: noise as number[] | undefined, solver });
       const rows = Array.from({ length: chunk.horizon }, (_, i) => Array.from(chunk.actions.subarray(i * chunk.actionDim, (i + 1) * chunk.actionDim)));
-      const used = { ...policy.config.inference, ...solver };
+      if (policy.config.kind === 'student' && Object.keys(solver).length > 0) {
+        throw new InputError(opts.solver !== undefined ? '--solver' : '--steps', opts.solver ?? opts.steps, 'no solver option for a one-step student checkpoint');
+      }
+      const used = policy.config.kind === 'flow' ? { ...policy.config.inference, ...solver } : { method: 'one-step student', steps: 1 };
       if (opts.json) {
         printJson({
           actions: rows,

@@ -1,0 +1,160 @@
+import { Command, Option } from 'commander';
+import { join } from 'node:path';
+import { useBackend } from '../../core/backend.js';
+import { InputError } from '../../core/errors.js';
+import { parseInput } from '../../core/schema.js';
+import { DistillConfig } from '../../train/distill-config.js';
+import { DISTILL_FILES, distillStudent } from '../../train/distill-trainer.js';
+import { configFlags, deepMerge, parseFlagValue, setPath } from '../config-flags.js';
+import { info, printJson, table } from '../output.js';
+import { formatSeconds, TrainProgress } from '../progress.js';
+import { readJsonFile } from '../read-json.js';
+
+/** Shortcut flags and the config path each one sets. */
+const SHORTCUTS: [flag: string, attr: string, path: string, description: string][] = [
+  ['--k <n>', 'k', 'cache.k', 'teacher samples per training observation (default 8)'],
+  ['--m <n>', 'm', 'objective.m', 'student samples per observation (default 16)'],
+  ['--epsilon <r>', 'epsilon', 'objective.epsilon', 'IMLE rejection radius, normalised units (default 0: off)'],
+  ['--latent-dim <n>', 'latentDim', 'student.latentDim', 'latent size (default: the chunk size)'],
+  ['--teacher-steps <n>', 'teacherSteps', 'cache.solver.steps', 'teacher ODE steps for the cache (default 100 Euler)'],
+  ['--dataset <path>', 'dataset', 'dataset.path', "dataset to distil on (default: the teacher run's)"],
+  ['--steps <n>', 'steps', 'train.steps', 'optimizer steps'],
+  ['--batch-size <n>', 'batchSize', 'train.batchSize', 'observations per step'],
+  ['--lr <lr>', 'lr', 'train.lr', 'peak learning rate'],
+  ['--seed <n>', 'seed', 'train.seed', 'seed of latents, batches and the latent projection'],
+];
+
+/** Config fields given as shortcuts are not repeated as dotted flags. */
+const FIELD_FLAGS = configFlags(DistillConfig).filter((f) => f.path !== 'teacher' && !SHORTCUTS.some(([, , path]) => path === f.path));
+
+export function distillCommand(): Command {
+  const cmd = new Command('distill')
+    .description('Distil a flow-matching teacher into a one-step student (IMLE): one network call per action chunk')
+    .argument('<teacher>', 'teacher checkpoint (.fpk) or its run folder')
+    .requiredOption('--out <dir>', 'run folder of the student')
+    .option('--resume', 'continue the distillation in --out from its last save (train.steps may be raised)')
+    .option('--config <file>', 'distillation config (JSON); flags override its fields')
+    .option('--backend <name>', 'tensor backend: auto, tfjs-node-gpu, tfjs-node, wasm, cpu (env FLOWPOLICY_BACKEND)')
+    .option('--json', 'print one JSON object with the results on stdout')
+    .option('--no-progress', 'no progress output on stderr');
+  for (const [flag, , , description] of SHORTCUTS) cmd.option(flag, description);
+  for (const f of FIELD_FLAGS) {
+    const shown = f.defaultValue === undefined ? '' : ` (default: ${JSON.stringify(f.defaultValue)})`;
+    cmd.addOption(new Option(`--${f.path} <value>`, `${f.description}${shown}`).helpGroup('Config fields (JSON values):'));
+  }
+  cmd.addHelpText(
+    'after',
+    `
+The teacher's samples (K per training observation, many ODE steps) are drawn
+once into <out>/teacher-cache, resumably; the student G(z, obs) then learns
+by IMLE to put one of its m samples near each of them.
+
+Examples:
+  flowpolicy distill runs/pusht --out runs/pusht-student
+  flowpolicy distill runs/pusht/checkpoint.fpk --out runs/pusht-student --k 8 --m 20 --epsilon 0.05 --steps 5000
+  flowpolicy distill runs/pusht --out runs/pusht-student --resume --steps 8000`,
+  );
+  cmd.action(async (teacherArg: string, opts: Record<string, unknown>) => {
+    const backend = await useBackend(opts.backend as string | undefined);
+    const runDir = String(opts.out);
+    const resume = opts.resume === true;
+    const flagValues: [string, unknown][] = [];
+    for (const [, attr, path] of SHORTCUTS) if (opts[attr] !== undefined) flagValues.push([path, parseFlagValue(String(opts[attr]))]);
+    for (const f of FIELD_FLAGS) if (opts[f.path] !== undefined) flagValues.push([f.path, parseFlagValue(String(opts[f.path]))]);
+    for (const fv of flagValues) if (fv[0] === 'dataset.path' || fv[0] === 'cache.dir') fv[1] = String(fv[1]);
+
+    let raw: Record<string, unknown>;
+    const configPath = join(runDir, DISTILL_FILES.config);
+    if (resume) {
+      if (opts.config !== undefined) throw new InputError('--config', opts.config, 'no --config with --resume (the run keeps its own config.json)');
+      raw = readJsonFile(configPath, '--resume') as Record<string, unknown>;
+      if (raw.teacher !== teacherArg) throw new InputError('<teacher>', teacherArg, `the teacher of the resumed run (${String(raw.teacher)})`);
+      for (const [path] of flagValues) {
+        if (path !== 'train.steps') throw new InputError(`--${path}`, 'given', 'no config change on --resume except train.steps (--steps)');
+      }
+    } else {
+      raw = deepMerge({}, opts.config !== undefined ? readJsonFile(String(opts.config), '--config') : {}) as Record<string, unknown>;
+      raw.teacher = teacherArg;
+    }
+    for (const [path, value] of flagValues) setPath(raw, path, value);
+    const config = parseInput(DistillConfig, raw, resume ? configPath : opts.config !== undefined ? String(opts.config) : 'command line');
+
+    const json = opts.json === true;
+    const showProgress = opts.progress !== false;
+    const progress = new TrainProgress(process.stderr, showProgress);
+    info(`backend: ${backend.detail}${backend.skipped.length ? ` (skipped ${backend.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})` : ''}`);
+
+    const controller = new AbortController();
+    const onSigint = (): void => {
+      if (controller.signal.aborted) process.exit(130);
+      controller.abort();
+      info('\ninterrupt: saving after this step or cache part (Ctrl-C again to quit at once; files are written atomically)');
+    };
+    process.on('SIGINT', onSigint);
+    let cacheStarted = 0;
+    let lastTenth = -1;
+    try {
+      const result = await distillStudent(config, {
+        runDir,
+        resume,
+        signal: controller.signal,
+        hooks: {
+          onCacheStart: (c) => {
+            cacheStarted = performance.now();
+            info(`teacher cache: ${c.windows} observations x ${c.k} samples (${config.cache.solver.method}${config.cache.solver.method === 'dopri5' ? '' : `, ${config.cache.solver.steps} steps`}) in ${c.parts} parts, ${c.dir}`);
+          },
+          onCacheProgress: (p) => {
+            const tenth = Math.floor((10 * p.part) / p.parts);
+            if (!showProgress || !p.built || (tenth === lastTenth && p.part !== p.parts)) return;
+            lastTenth = tenth;
+            const secs = (performance.now() - cacheStarted) / 1000;
+            info(`teacher cache: part ${p.part}/${p.parts} (${p.windowsDone}/${p.windows} observations, ${formatSeconds(secs)})`);
+          },
+          onStart: (s) => {
+            info(`teacher: ${s.teacherPath}; ${s.trainEpisodes} training episodes, ${s.windows} observations`);
+            info(
+              `student: ${s.studentConfig.net.kind} trunk, latent ${s.studentConfig.latentDim}, ${s.parameters.toLocaleString('en-US')} parameters; ${config.objective.kind} (m ${config.objective.m}, K ${config.cache.k}, epsilon ${config.objective.epsilon}); run folder ${runDir}${s.startStep ? `, resuming at step ${s.startStep}` : ''}`,
+            );
+            progress.start(s.startStep, s.totalSteps);
+          },
+          onStep: (s) => progress.update({ step: s.step, total: s.totalSteps, loss: s.loss, valLoss: null }),
+        },
+      });
+      progress.stop();
+      const summary = {
+        runDir,
+        checkpoint: result.checkpointPath,
+        backend: backend.name,
+        step: result.step,
+        totalSteps: result.totalSteps,
+        interrupted: result.interrupted,
+        parameters: result.parameters,
+        trainLoss: result.trainLoss,
+        cache: result.cache,
+        elapsedSeconds: result.elapsedMs / 1000,
+        stepsPerSecond: result.stepsPerSecond,
+      };
+      if (json) printJson(summary);
+      else {
+        process.stdout.write(
+          `${table([
+            ['run folder', runDir],
+            ['checkpoint', result.step > 0 ? result.checkpointPath : '- (no step yet)'],
+            ['teacher cache', `${result.cache.dir} (${result.cache.builtParts} parts drawn, ${result.cache.reusedParts} reused)`],
+            ['steps', `${result.step}/${result.totalSteps}${result.interrupted ? ' (interrupted)' : ''}`],
+            [`${config.objective.kind} loss`, result.trainLoss?.toFixed(5) ?? '-'],
+            ['time', `${formatSeconds(result.elapsedMs / 1000)} (${result.stepsPerSecond.toFixed(2)} steps/s on ${backend.name})`],
+          ])}\n`,
+        );
+      }
+      if (result.interrupted) {
+        info(`interrupted at step ${result.step}; continue with: flowpolicy distill ${teacherArg} --out ${runDir} --resume`);
+        process.exitCode = 130;
+      }
+    } finally {
+      progress.stop();
+      process.off('SIGINT', onSigint);
+    }
+  });
+  return cmd;
+}

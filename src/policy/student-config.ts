@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { NormMode } from '../data/normalizer.js';
+import { NetConfig } from '../nets/velocity-net.js';
+import { ActionSpec, ObservationSpec, type FlowPolicyConfig } from './config.js';
+
+/**
+ * A one-step student (IMLE-distilled from a flow teacher): the same
+ * observation/action interface and normalisation as its teacher, the
+ * teacher's network as trunk, and a latent size. Its generator is
+ *
+ *   G(z, c) = P z + v_theta(P z, t = 0, c),   z ~ N(0, I_latentDim),
+ *
+ * v_theta the trunk with its time input fixed at t = 0 (noise; t = 1 is
+ * data), P the identity when latentDim is the chunk size (horizon x action
+ * dim, the default) and a learned [latentDim, chunk] map otherwise. Warm
+ * started from the teacher's weights, G is exactly the teacher's one-step
+ * Euler sampler x1 = x0 + v(x0, 0, c).
+ */
+export const StudentConfig = z
+  .object({
+    kind: z.literal('student'),
+    observation: ObservationSpec,
+    action: ActionSpec,
+    normalization: z.record(z.string(), NormMode).describe('normalisation mode per feature (the teacher\'s)'),
+    latentDim: z.number().int().positive().optional().describe('latent size (default: the chunk size, horizon x action dim)'),
+    net: NetConfig.describe("the trunk: the teacher's network"),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.action.execute > c.action.horizon - c.observation.horizon + 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['action', 'execute'],
+        input: c.action.execute,
+        message: `at most horizon - obsHorizon + 1 = ${c.action.horizon - c.observation.horizon + 1}`,
+      });
+    }
+    for (const key of [...c.observation.features.map((f) => f.key), c.action.key]) {
+      if (!(key in c.normalization)) {
+        ctx.addIssue({ code: 'custom', path: ['normalization', key], input: undefined, message: 'a normalisation mode for every feature' });
+      }
+    }
+  });
+export type StudentConfig = z.infer<typeof StudentConfig>;
+
+/** The latent size of a student: its latentDim, or the chunk size. */
+export function latentDimOf(config: Pick<StudentConfig, 'latentDim' | 'action'>): number {
+  return config.latentDim ?? config.action.horizon * config.action.dim;
+}
+
+/** The student config distilled from a teacher's config (latentDim written out). */
+export function studentConfigFor(teacher: FlowPolicyConfig, options: { latentDim?: number } = {}): StudentConfig {
+  return StudentConfig.parse({
+    kind: 'student',
+    observation: teacher.observation,
+    action: teacher.action,
+    normalization: teacher.normalization,
+    latentDim: options.latentDim ?? teacher.action.horizon * teacher.action.dim,
+    net: teacher.net,
+  });
+}

@@ -1,0 +1,358 @@
+import * as tf from '@tensorflow/tfjs';
+import { InputError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
+import { Normalizer, type FeatureStats } from '../data/normalizer.js';
+import { matMul } from '../nets/dense.js';
+import { ParamStore, type ParamRegistry, type WeightMap } from '../nets/params.js';
+import { createVelocityNet, type NetConfig, type NetDims, type VelocityNet } from '../nets/velocity-net.js';
+import { frameSizeOf, netDimsOf } from './config.js';
+import type { FlowPolicy } from './flow-policy.js';
+import type { ActionChunk, ActOptions, FeatureSpec, ObservationFrame, Policy } from './policy.js';
+import { RealtimeMlp, type RealtimeKernel } from './realtime-mlp.js';
+import { latentDimOf, StudentConfig, studentConfigFor } from './student-config.js';
+
+/** The learned latent map P [latentDim, chunk], present when latentDim is not the chunk size. */
+export const LATENT_PROJECTION = 'latent.proj.weight';
+
+/**
+ * The student generator G(z, c) = P z + v(P z, t = 0, c) over a velocity
+ * trunk (t = 0 is noise, t = 1 data): batches are flat, z [B, latentDim],
+ * c [B, condDim], G [B, chunk]. Works with any trunk through tfjs; the
+ * parameters are the trunk's (same names as the teacher's) plus P.
+ */
+export class StudentNet {
+  readonly trunk: VelocityNet;
+  readonly registry: ParamRegistry;
+  readonly chunkSize: number;
+  readonly projection: string | null;
+
+  constructor(
+    readonly netConfig: NetConfig,
+    readonly dims: NetDims,
+    readonly latentDim: number,
+  ) {
+    this.trunk = createVelocityNet(netConfig, dims);
+    this.registry = this.trunk.registry;
+    this.chunkSize = dims.horizon * dims.actionDim;
+    this.projection = latentDim === this.chunkSize ? null : this.registry.declare(LATENT_PROJECTION, [latentDim, this.chunkSize], { kind: 'fanIn', fanIn: latentDim });
+  }
+
+  apply(p: ParamStore, z: tf.Tensor2D, cond: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const x = this.projection ? matMul(z, p.get(this.projection) as tf.Tensor2D) : z;
+      return tf.add(x, this.trunk.apply(p, x, tf.zeros([z.shape[0]]) as tf.Tensor1D, cond)) as tf.Tensor2D;
+    });
+  }
+}
+
+/** The student network a config describes (no weights). */
+export function studentNetOf(config: StudentConfig): StudentNet {
+  return new StudentNet(config.net, netDimsOf(config), latentDimOf(config));
+}
+
+/**
+ * The last To observation frames in pre-allocated slots: validated and
+ * packed on the way in (as ObservationHistory, with the same errors), and
+ * normalised into a caller's conditioning vector, allocating nothing once
+ * built.
+ */
+export class FrameRing {
+  readonly frameSize: number;
+  private readonly slots: Float32Array[];
+  /** Per slot, per feature: the feature's view in that slot. */
+  private readonly views: Float32Array[][];
+  private readonly sizes: number[];
+  private head = 0;
+  private filled = false;
+
+  constructor(
+    readonly features: readonly FeatureSpec[],
+    readonly horizon: number,
+  ) {
+    this.frameSize = frameSizeOf(features);
+    this.sizes = features.map((f) => frameSizeOf([f]));
+    this.slots = Array.from({ length: horizon }, () => new Float32Array(this.frameSize));
+    this.views = this.slots.map((slot) => {
+      let o = 0;
+      return this.sizes.map((n) => {
+        const v = slot.subarray(o, o + n);
+        o += n;
+        return v;
+      });
+    });
+  }
+
+  reset(): void {
+    this.filled = false;
+    this.head = 0;
+  }
+
+  private static where(index: number): string {
+    return index < 0 ? 'observation' : `observation[${index}]`;
+  }
+
+  /** `index`: the frame's position in an array given to push(), or -1 for a single frame (names it in errors; no string is built unless one is thrown). */
+  private packInto(frame: ObservationFrame, slot: number, index: number): void {
+    if (typeof frame !== 'object' || frame === null) throw new InputError(FrameRing.where(index), frame, `an object with features ${this.features.map((f) => f.key).join(', ')}`);
+    const views = this.views[slot];
+    for (let k = 0; k < this.features.length; k++) {
+      const f = this.features[k];
+      const n = this.sizes[k];
+      const v = frame[f.key];
+      if (v === undefined || v === null || typeof v !== 'object' || typeof (v as ArrayLike<number>).length !== 'number' || v.length !== n) {
+        throw new InputError(`${FrameRing.where(index)}["${f.key}"]`, v, `an array of ${n} finite numbers (shape [${f.shape}])`);
+      }
+      const out = views[k];
+      for (let i = 0; i < n; i++) {
+        const x = v[i];
+        if (typeof x !== 'number' || !Number.isFinite(x)) throw new InputError(`${FrameRing.where(index)}["${f.key}"][${i}]`, x, 'a finite number');
+        out[i] = x;
+      }
+    }
+  }
+
+  /** Take one new frame (the first of an episode fills every slot), or exactly `horizon` frames, oldest first. */
+  push(observation: ObservationFrame | readonly ObservationFrame[]): void {
+    if (Array.isArray(observation)) {
+      if (observation.length !== this.horizon) {
+        throw new InputError('observation', observation, `one frame, or an array of exactly ${this.horizon} frames (the observation horizon)`);
+      }
+      for (let i = 0; i < this.horizon; i++) this.packInto(observation[i] as ObservationFrame, i, i);
+      this.head = 0;
+      this.filled = true;
+      return;
+    }
+    if (!this.filled) {
+      this.packInto(observation as ObservationFrame, 0, -1);
+      for (let i = 1; i < this.horizon; i++) this.slots[i].set(this.slots[0]);
+      this.head = 0;
+      this.filled = true;
+      return;
+    }
+    // head is the oldest slot; the new frame overwrites it and becomes the newest.
+    this.packInto(observation as ObservationFrame, this.head, -1);
+    this.head = (this.head + 1) % this.horizon;
+  }
+
+  /** The normalised conditioning vector [To x frame], oldest frame first, into `out` (views made once per `out`). */
+  condition(normalizer: Normalizer, out: Float32Array, outViews: Float32Array[][]): Float32Array {
+    if (!this.filled) throw new Error('no observation yet: call push() first');
+    for (let t = 0; t < this.horizon; t++) {
+      const slot = this.views[(this.head + t) % this.horizon];
+      const dst = outViews[t];
+      for (let k = 0; k < this.features.length; k++) normalizer.normalize(this.features[k].key, slot[k], dst[k]);
+    }
+    return out;
+  }
+
+  /** Per frame position, per feature: the views of a conditioning vector that condition() writes through. */
+  viewsOf(out: Float32Array): Float32Array[][] {
+    let o = 0;
+    return Array.from({ length: this.horizon }, () =>
+      this.sizes.map((n) => {
+        const v = out.subarray(o, o + n);
+        o += n;
+        return v;
+      }),
+    );
+  }
+}
+
+export interface StudentActOptions extends ActOptions {
+  /**
+   * The latent z (latentDim values) instead of a draw from the policy's
+   * generator. `noise` is accepted as the same thing (with the default
+   * latent size, z plays the role of the teacher's initial noise).
+   */
+  latent?: ArrayLike<number>;
+}
+
+export type StudentEngine = 'auto' | 'realtime' | 'tfjs';
+
+export interface StudentPolicyOptions {
+  seed?: number;
+  trainable?: boolean;
+  source?: string;
+  /**
+   * 'auto' (default): the allocation-free real-time path for MLP trunks,
+   * tfjs otherwise; 'tfjs' forces tfjs; 'realtime' requires the real-time
+   * path. Trainable students always run on tfjs.
+   */
+  engine?: StudentEngine;
+  /** Kernel of the real-time path (default: WebAssembly SIMD where available). */
+  kernel?: RealtimeKernel;
+  /**
+   * Milliseconds clock for ActionChunk.latencyMs (default performance.now,
+   * which allocates a few bytes per read in Node 20).
+   */
+  clock?: () => number;
+}
+
+/**
+ * The one-step student: one network call per act(), G(z, obs) with
+ * z ~ N(0, I) from its own seeded generator (nfe = 1).
+ *
+ * On the real-time path (MLP trunks, the default), act() allocates nothing
+ * in steady state: the returned ActionChunk and its `actions` array are
+ * the same objects on every call and are overwritten by the next act();
+ * copy them (`chunk.actions.slice()`) to keep a chunk past the next call.
+ * The tfjs path returns fresh objects.
+ */
+export class StudentPolicy implements Policy {
+  readonly net: StudentNet;
+  readonly normalizer: Normalizer;
+  readonly params: ParamStore;
+  readonly latentDim: number;
+  readonly engine: 'realtime' | 'tfjs';
+  /** The real-time engine, when that path is in use. */
+  readonly realtime: RealtimeMlp | null;
+  private readonly ring: FrameRing;
+  private readonly cond: Float32Array;
+  private readonly condViews: Float32Array[][];
+  /** Where the latent is written for the network (the real-time engine's input slot, or a plain array). */
+  private readonly latentBuf: Float32Array;
+  /** The latent as drawn: a plain array (writing draws straight into WebAssembly memory boxes every value in V8). */
+  private readonly latentDraw: Float32Array;
+  private readonly chunk: ActionChunk;
+  private rng: Rng;
+  private readonly clock: () => number;
+
+  constructor(
+    readonly config: StudentConfig,
+    readonly stats: Readonly<Record<string, FeatureStats>>,
+    weights: WeightMap,
+    options: StudentPolicyOptions = {},
+  ) {
+    this.net = studentNetOf(config);
+    this.latentDim = this.net.latentDim;
+    this.normalizer = new Normalizer(stats, config.normalization);
+    for (const f of config.observation.features) {
+      const size = frameSizeOf([f]);
+      if (this.normalizer.dim(f.key) !== size) {
+        throw new InputError(`stats["${f.key}"]`, `${this.normalizer.dim(f.key)} dimensions`, `${size} (shape [${f.shape}])`, options.source);
+      }
+    }
+    if (this.normalizer.dim(config.action.key) !== config.action.dim) {
+      throw new InputError(`stats["${config.action.key}"]`, `${this.normalizer.dim(config.action.key)} dimensions`, `${config.action.dim}`, options.source);
+    }
+    this.params = ParamStore.fromWeights(this.net.registry, weights, { kind: options.trainable ? 'trainable' : 'constant', source: options.source });
+    const wanted = options.engine ?? 'auto';
+    const canRealtime = config.net.kind === 'mlp' && !options.trainable;
+    if (wanted === 'realtime' && !canRealtime) {
+      throw new InputError('engine', 'realtime', `'auto' or 'tfjs': the real-time path runs ${config.net.kind === 'mlp' ? 'inference-only students' : 'MLP trunks only'}`, options.source);
+    }
+    this.engine = wanted !== 'tfjs' && canRealtime ? 'realtime' : 'tfjs';
+    this.ring = new FrameRing(config.observation.features, config.observation.horizon);
+    const dims = this.net.dims;
+    if (this.engine === 'realtime' && config.net.kind === 'mlp') {
+      this.realtime = new RealtimeMlp({ net: config.net, chunk: this.net.chunkSize, condDim: dims.condDim, latentDim: this.latentDim }, weights, { kernel: options.kernel });
+      this.cond = this.realtime.cond;
+      this.latentBuf = this.realtime.latent;
+    } else {
+      this.realtime = null;
+      this.cond = new Float32Array(dims.condDim);
+      this.latentBuf = new Float32Array(this.latentDim);
+    }
+    this.latentDraw = new Float32Array(this.latentDim);
+    this.condViews = this.ring.viewsOf(this.cond);
+    this.chunk = {
+      actions: new Float32Array(this.net.chunkSize),
+      horizon: config.action.horizon,
+      actionDim: config.action.dim,
+      start: config.observation.horizon - 1,
+      execute: config.action.execute,
+      latencyMs: 0,
+      nfe: 1,
+    };
+    this.rng = new Rng(options.seed ?? 0);
+    this.clock = options.clock ?? (() => performance.now());
+  }
+
+  /** A student with freshly initialised weights (no teacher). */
+  static initialize(config: StudentConfig, stats: Record<string, FeatureStats>, seed: number, options: Omit<StudentPolicyOptions, 'seed'> = {}): StudentPolicy {
+    const parsed = StudentConfig.parse(config);
+    return new StudentPolicy(parsed, stats, studentNetOf(parsed).registry.initialize(new Rng(seed)), { trainable: true, ...options, seed });
+  }
+
+  /**
+   * The warm start: the teacher's weights as the trunk. With the default
+   * latent size, G(z, c) = z + v(z, 0, c) is exactly the teacher's one-step
+   * Euler sampler from noise z. Otherwise P starts with N(0, 1/latentDim)
+   * entries from `seed`, so each coordinate of P z is roughly N(0, 1) like
+   * the teacher's noise. MLP and U-Net teachers alike (U-Net students run on tfjs).
+   */
+  static warmStartWeights(teacher: FlowPolicy, latentDim: number, seed = 0): WeightMap {
+    const weights: WeightMap = new Map();
+    for (const [name, w] of teacher.params.toWeights()) weights.set(name, w);
+    const d = teacher.chunkSize;
+    if (latentDim !== d) {
+      const rng = new Rng(seed);
+      const data = new Float32Array(latentDim * d);
+      const scale = 1 / Math.sqrt(latentDim);
+      for (let i = 0; i < data.length; i++) data[i] = rng.normal() * scale;
+      weights.set(LATENT_PROJECTION, { shape: [latentDim, d], data });
+    }
+    return weights;
+  }
+
+  static fromTeacher(teacher: FlowPolicy, options: StudentPolicyOptions & { latentDim?: number } = {}): StudentPolicy {
+    const config = studentConfigFor(teacher.config, { latentDim: options.latentDim });
+    const { latentDim: _l, ...rest } = options;
+    return new StudentPolicy(config, teacher.stats, StudentPolicy.warmStartWeights(teacher, latentDimOf(config), options.seed ?? 0), rest);
+  }
+
+  get chunkSize(): number {
+    return this.net.chunkSize;
+  }
+
+  get condSize(): number {
+    return this.net.dims.condDim;
+  }
+
+  reset(options: { seed?: number } = {}): void {
+    this.ring.reset();
+    if (options.seed !== undefined) this.rng = new Rng(options.seed);
+  }
+
+  act(observation: ObservationFrame | readonly ObservationFrame[], options?: StudentActOptions): ActionChunk {
+    const started = this.clock();
+    this.ring.push(observation);
+    this.ring.condition(this.normalizer, this.cond, this.condViews);
+    const given = options?.latent ?? options?.noise;
+    if (given !== undefined) {
+      if (given.length !== this.latentDim) {
+        throw new InputError(options?.latent !== undefined ? 'latent' : 'noise', given, `${this.latentDim} values (the student's latent size)`);
+      }
+      for (let i = 0; i < this.latentDim; i++) this.latentDraw[i] = given[i];
+    } else {
+      this.rng.fillNormal(this.latentDraw);
+    }
+    this.latentBuf.set(this.latentDraw);
+    if (this.realtime) {
+      const chunk = this.chunk;
+      this.normalizer.unnormalize(this.config.action.key, this.realtime.forward(), chunk.actions);
+      chunk.latencyMs = this.clock() - started;
+      return chunk;
+    }
+    const actions = this.generateNormalized(this.cond, this.latentBuf, 1);
+    this.normalizer.unnormalize(this.config.action.key, actions, actions);
+    return { ...this.chunk, actions, latencyMs: this.clock() - started };
+  }
+
+  /**
+   * Chunks in normalised space through tfjs: `cond` [batch, condSize],
+   * `latent` [batch, latentDim] -> [batch, chunkSize].
+   */
+  generateNormalized(cond: Float32Array, latent: Float32Array, batch: number): Float32Array {
+    if (cond.length !== batch * this.condSize) throw new RangeError(`cond has ${cond.length} values, expected ${batch} x ${this.condSize}`);
+    if (latent.length !== batch * this.latentDim) throw new RangeError(`latent has ${latent.length} values, expected ${batch} x ${this.latentDim}`);
+    const out = tf.tidy(() => this.net.apply(this.params, tf.tensor2d(latent, [batch, this.latentDim]), tf.tensor2d(cond, [batch, this.condSize])));
+    const values = (out.dataSync() as Float32Array).slice();
+    out.dispose();
+    return values;
+  }
+
+  dispose(): void {
+    this.params.dispose();
+  }
+}

@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { SolverConfig } from '../flow/ode.js';
+import { TrainOptions } from './config.js';
+
+const int = () => z.number().int();
+
+/**
+ * Which windows to distil on, when not the teacher run's own (its
+ * config.json). The observation and action keys are always the teacher's.
+ */
+export const DistillDataset = z
+  .object({
+    path: z.string().min(1).describe('dataset path (Diffusion Policy .zarr)'),
+    valRatio: z.number().min(0).max(0.9).default(0.02).describe('fraction of episodes held out (not distilled on)'),
+    maxTrainEpisodes: int().positive().nullable().default(90).describe('cap on training episodes (null: all)'),
+    splitSeed: int().default(42).describe('seed of the train/val split'),
+  })
+  .strict();
+
+export const CacheOptions = z
+  .object({
+    k: int().positive().default(8).describe('teacher samples per training observation (K)'),
+    solver: SolverConfig.prefault({ method: 'euler', steps: 100 }).describe('teacher ODE solver for the cached samples'),
+    partWindows: int().positive().default(256).describe('observations per cache part (one teacher batch, one file)'),
+    seed: int().default(0).describe('seed of the teacher noise'),
+    dir: z.string().min(1).optional().describe('cache folder (default: <run>/teacher-cache); reused when built for the same teacher and settings'),
+  })
+  .strict();
+
+export const StudentOptions = z
+  .object({
+    latentDim: int().positive().optional().describe('latent size (default: chunk size: the warm start is then the teacher 1-step Euler sampler)'),
+    warmStart: z.boolean().default(true).describe("initialise from the teacher's weights"),
+  })
+  .strict();
+
+export const ObjectiveOptions = z
+  .object({
+    kind: z.enum(['imle', 'regression']).default('imle').describe('imle, or regression onto teacher samples (the negative control: collapses to the mean)'),
+    m: int().positive().default(16).describe('student samples per observation (m)'),
+    epsilon: z.number().min(0).default(0).describe('IMLE rejection radius in normalised units (0: off)'),
+  })
+  .strict();
+
+/** The optimiser and schedule of the flow trainer, with distillation defaults; no validation pass. */
+export const DistillTrainOptions = TrainOptions.omit({ evalEvery: true }).extend({
+  steps: int().positive().default(3000).describe('optimizer steps'),
+  batchSize: int().positive().default(64).describe('observations per step (each with m student and K teacher samples)'),
+  lr: z.number().positive().default(1e-4).describe('peak learning rate'),
+  warmupSteps: int().nonnegative().default(100).describe('linear warm-up steps'),
+  saveEvery: int().positive().default(500).describe('steps between checkpoints'),
+});
+
+/** A distillation run: what `flowpolicy distill` builds and the run folder keeps as config.json. */
+export const DistillConfig = z
+  .object({
+    teacher: z.string().min(1).describe('teacher checkpoint (.fpk) or its run folder'),
+    dataset: DistillDataset.optional().describe("windows to distil on (default: the teacher run's config.json)"),
+    cache: CacheOptions.prefault({}),
+    student: StudentOptions.prefault({}),
+    objective: ObjectiveOptions.prefault({}),
+    train: DistillTrainOptions.prefault({}),
+  })
+  .strict();
+export type DistillConfig = z.infer<typeof DistillConfig>;
+export type DistillConfigInput = z.input<typeof DistillConfig>;

@@ -1,0 +1,373 @@
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { activeBackend } from '../core/backend.js';
+import { FlowpolicyError, InputError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/files.js';
+import { Rng } from '../core/rng.js';
+import { parseInput } from '../core/schema.js';
+import type { EpisodeDataset } from '../data/episode-dataset.js';
+import { loadDataset } from '../data/load-dataset.js';
+import { splitEpisodes } from '../data/split.js';
+import { WindowSampler } from '../data/windows.js';
+import { imleSelect, meanRowDistance, regressionLoss, selectedRows } from '../flow/imle.js';
+import { ParamStore } from '../nets/params.js';
+import { decodeCheckpoint, saveCheckpoint } from '../policy/checkpoint.js';
+import { FlowPolicy } from '../policy/flow-policy.js';
+import { latentDimOf, studentConfigFor, type StudentConfig } from '../policy/student-config.js';
+import { StudentPolicy } from '../policy/student-policy.js';
+import { AdamW } from './adamw.js';
+import { RunConfig } from './config.js';
+import type { DistillConfig } from './distill-config.js';
+import { updateEma } from './ema.js';
+import { RUN_FILES } from './flow-trainer.js';
+import { MetricsLog, type MetricRecord } from './metrics-log.js';
+import { learningRate } from './schedule.js';
+import { openTeacherCache, digestOf, type CacheProgress } from './teacher-cache.js';
+import { loadTrainState, saveTrainState } from './train-state.js';
+
+/** The files of a distillation run folder: those of a training run, plus the teacher sample cache. */
+export const DISTILL_FILES = { ...RUN_FILES, cache: 'teacher-cache' } as const;
+
+export interface DistillStartInfo {
+  startStep: number;
+  totalSteps: number;
+  teacherPath: string;
+  trainEpisodes: number;
+  windows: number;
+  parameters: number;
+  studentConfig: StudentConfig;
+  cacheDir: string;
+}
+
+export interface DistillHooks {
+  /** Before the teacher cache is opened (drawing it may take a while). */
+  onCacheStart?(info: { dir: string; windows: number; parts: number; k: number }): void;
+  onCacheProgress?(p: CacheProgress): void;
+  onStart?(info: DistillStartInfo): void;
+  onStep?(info: { step: number; totalSteps: number; loss: number; lr: number }): void;
+  onRecord?(record: MetricRecord): void;
+  onSave?(info: { step: number; checkpointPath: string }): void;
+  /** Abort to stop after the current step or cache part; the run is saved before returning. */
+  signal?: AbortSignal;
+}
+
+export interface DistillResult {
+  runDir: string;
+  checkpointPath: string;
+  step: number;
+  totalSteps: number;
+  interrupted: boolean;
+  trainLoss: number | null;
+  elapsedMs: number;
+  stepsPerSecond: number;
+  parameters: number;
+  cache: { dir: string; builtParts: number; reusedParts: number };
+}
+
+/** A teacher given as a checkpoint file or a folder holding one (a run's checkpoint.fpk, a preset's policy.fpk). */
+export function resolveTeacherPath(teacher: string): string {
+  if (!existsSync(teacher)) throw new InputError('teacher', teacher, 'an existing teacher checkpoint (.fpk) or run folder');
+  if (!statSync(teacher).isDirectory()) return teacher;
+  for (const name of [RUN_FILES.checkpoint, 'policy.fpk']) if (existsSync(join(teacher, name))) return join(teacher, name);
+  throw new InputError('teacher', teacher, `a folder holding ${RUN_FILES.checkpoint} (a training run) or policy.fpk (a preset)`);
+}
+
+/** The run config as canonical JSON, ignoring train.steps (which a resume may extend), plus the teacher's digest. */
+function runIdentity(config: DistillConfig, teacherDigest: string): string {
+  return JSON.stringify({ ...config, train: { ...config.train, steps: undefined }, teacherDigest });
+}
+
+/**
+ * Distil a flow teacher into a one-step student with the IMLE objective
+ * (flow/imle.ts), or by plain regression onto teacher samples (the
+ * negative control). Writes into `runDir`: config.json, the teacher cache
+ * (unless cache.dir points elsewhere), metrics.jsonl, checkpoint.fpk (a
+ * 'student' checkpoint with the EMA weights) and train-state.fpk (for
+ * `resume`), each file atomically. A resumed run continues bit for bit.
+ */
+export async function distillStudent(
+  config: DistillConfig,
+  options: { runDir: string; resume?: boolean; hooks?: DistillHooks; signal?: AbortSignal; dataset?: EpisodeDataset },
+): Promise<DistillResult> {
+  const { runDir, hooks = {} } = options;
+  const signal = options.signal ?? hooks.signal;
+  const files = Object.fromEntries(Object.entries(DISTILL_FILES).map(([k, f]) => [k, join(runDir, f)])) as Record<keyof typeof DISTILL_FILES, string>;
+  if (!options.resume && (existsSync(files.state) || existsSync(files.config))) {
+    throw new InputError('--out', runDir, 'a new or empty run folder (this one holds a run: pass --resume to continue it, or choose another folder)');
+  }
+
+  // The teacher, refused if the checkpoint holds another kind of policy.
+  const teacherPath = resolveTeacherPath(config.teacher);
+  const teacherBytes = readFileSync(teacherPath);
+  const teacherDigest = digestOf(teacherBytes);
+  const t0 = decodeCheckpoint(teacherBytes, teacherPath, { kind: 'flow' });
+  const teacher = new FlowPolicy(t0.config, t0.stats, t0.weights, { source: teacherPath });
+  const identity = runIdentity(config, teacherDigest);
+  // A resumed run must be the same run: checked before anything in the folder is touched.
+  const state = options.resume && existsSync(files.state) ? loadTrainState(files.state) : null;
+  if (state && state.config !== identity) {
+    throw new InputError('--resume', runDir, 'the same distillation config and teacher as the run being resumed (only train.steps may change)');
+  }
+
+  // The teacher's training windows: its own dataset config and split unless given.
+  const datasetConfig = (() => {
+    if (config.dataset) return config.dataset;
+    const runConfigPath = join(dirname(teacherPath), RUN_FILES.config);
+    if (!existsSync(runConfigPath)) {
+      throw new InputError('dataset', undefined, `dataset.path (--dataset): ${teacherPath} has no ${RUN_FILES.config} beside it to take the teacher's dataset from`);
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(runConfigPath, 'utf8'));
+    } catch (err) {
+      throw new InputError('teacher run config', runConfigPath, `a valid JSON file (${(err as Error).message})`);
+    }
+    return parseInput(RunConfig, raw, runConfigPath).dataset;
+  })();
+  const dataset = options.dataset ?? (await loadDataset(datasetConfig.path));
+  const tc = teacher.config;
+  const obsKeys = tc.observation.features.map((f) => f.key);
+  for (const f of tc.observation.features) {
+    const size = dataset.featureSize(f.key);
+    if (size !== f.shape.reduce((a, b) => a * b, 1)) throw new InputError(`dataset feature ${f.key}`, `${size} values per frame`, `[${f.shape}] as the teacher reads`, dataset.info.source);
+  }
+  const split = splitEpisodes(dataset.numEpisodes, { valRatio: datasetConfig.valRatio, maxTrainEpisodes: datasetConfig.maxTrainEpisodes, seed: datasetConfig.splitSeed });
+  const windows = new WindowSampler(
+    dataset,
+    { obsKeys, actionKey: tc.action.key, obsHorizon: tc.observation.horizon, predHorizon: tc.action.horizon, padBefore: tc.observation.horizon - 1, padAfter: tc.action.execute - 1 },
+    split.train,
+  );
+  const N = windows.length;
+  if (N === 0) throw new InputError('dataset', datasetConfig.path, `training episodes of at least ${tc.action.horizon - tc.action.execute + 1} frames`);
+  const C = teacher.condSize;
+  const D = teacher.chunkSize;
+  const conds = new Float32Array(N * C);
+  {
+    const all = Int32Array.from({ length: N }, (_, i) => i);
+    windows.fill(all, conds, new Float32Array(N * D), teacher.normalizer);
+  }
+
+  mkdirSync(runDir, { recursive: true });
+  writeFileAtomic(files.config, `${JSON.stringify(config, null, 2)}\n`);
+
+  // Teacher samples, drawn once (resumable).
+  const K = config.cache.k;
+  const cacheDir = config.cache.dir ?? files.cache;
+  hooks.onCacheStart?.({ dir: cacheDir, windows: N, parts: Math.ceil(N / config.cache.partWindows), k: K });
+  const cache = await openTeacherCache(teacher, conds, {
+    dir: cacheDir,
+    k: K,
+    solver: config.cache.solver,
+    seed: config.cache.seed,
+    partWindows: config.cache.partWindows,
+    teacherDigest,
+    signal,
+    onProgress: hooks.onCacheProgress,
+  });
+  const studentConfig = studentConfigFor(tc, { latentDim: config.student.latentDim });
+  const L = latentDimOf(studentConfig);
+  const t = config.train;
+  const initialWeights = config.student.warmStart ? StudentPolicy.warmStartWeights(teacher, L, t.seed) : null;
+  teacher.dispose();
+  if (!cache) {
+    return {
+      runDir,
+      checkpointPath: files.checkpoint,
+      step: 0,
+      totalSteps: t.steps,
+      interrupted: true,
+      trainLoss: null,
+      elapsedMs: 0,
+      stepsPerSecond: 0,
+      parameters: 0,
+      cache: { dir: cacheDir, builtParts: 0, reusedParts: 0 },
+    };
+  }
+  const samples = cache.samples;
+
+  const student = initialWeights
+    ? new StudentPolicy(studentConfig, t0.stats, initialWeights, { trainable: true, seed: t.seed })
+    : StudentPolicy.initialize(studentConfig, t0.stats, t.seed);
+  const net = student.net;
+  const params = student.params;
+  const ema = ParamStore.fromWeights(net.registry, params.toWeights(), { kind: 'variable' });
+  const variables = params.variables();
+  const nameOfVariable = new Map([...variables].map(([name, v]) => [v.name, name]));
+  const adam = new AdamW(variables, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay, gradClip: t.gradClip });
+  const rng = new Rng(t.seed + 1);
+  const metrics = new MetricsLog(files.metrics);
+
+  let startStep = 0;
+  let elapsedBefore = 0;
+  if (state) {
+    params.assign(state.params);
+    ema.assign(state.ema);
+    adam.setState(state.adam);
+    rng.setState(state.rng);
+    startStep = state.step;
+    elapsedBefore = state.elapsedMs;
+    metrics.truncateAfter(startStep);
+  } else {
+    metrics.truncateAfter(-1);
+  }
+
+  const { kind: objective, m, epsilon } = config.objective;
+  const B = t.batchSize;
+  const rowsFwd = objective === 'imle' ? B * m : B * K;
+  const idx = new Int32Array(B);
+  const z = new Float32Array(rowsFwd * L);
+  const zCond = new Float32Array(rowsFwd * C);
+  const y = new Float32Array(B * K * D);
+
+  let lastTrain: number | null = null;
+  const record = (r: MetricRecord): void => {
+    metrics.write(r);
+    hooks.onRecord?.(r);
+  };
+  const started = performance.now();
+  const elapsed = (): number => elapsedBefore + (performance.now() - started);
+  const save = (step: number): void => {
+    saveCheckpoint(files.checkpoint, {
+      config: studentConfig,
+      stats: t0.stats,
+      weights: ema.toWeights(),
+      meta: {
+        step,
+        backend: activeBackend()?.name ?? tf.getBackend(),
+        dataset: datasetConfig.path,
+        teacher: teacherPath,
+        teacherSha256: teacherDigest,
+        objective,
+        k: K,
+        m,
+        epsilon,
+        trainLoss: lastTrain,
+      },
+    });
+    saveTrainState(files.state, { step, config: identity, rng: rng.getState(), params: params.toWeights(), ema: ema.toWeights(), adam: adam.getState(), elapsedMs: elapsed() });
+    hooks.onSave?.({ step, checkpointPath: files.checkpoint });
+  };
+
+  hooks.onStart?.({
+    startStep,
+    totalSteps: t.steps,
+    teacherPath,
+    trainEpisodes: split.train.length,
+    windows: N,
+    parameters: net.registry.count(),
+    studentConfig,
+    cacheDir,
+  });
+
+  let step = startStep;
+  let interrupted = false;
+  let windowLoss = 0;
+  let windowSteps = 0;
+  let windowDistinct = 0;
+  let windowStart = performance.now();
+  while (step < t.steps) {
+    if (signal?.aborted) {
+      interrupted = true;
+      break;
+    }
+    const lr = learningRate(step, { lr: t.lr, warmupSteps: t.warmupSteps, totalSteps: t.steps, schedule: t.schedule });
+    for (let b = 0; b < B; b++) idx[b] = rng.int(N);
+    for (let b = 0; b < B; b++) y.set(samples.subarray(idx[b] * K * D, (idx[b] + 1) * K * D), b * K * D);
+    const per = rowsFwd / B;
+    for (let b = 0; b < B; b++) {
+      const c = conds.subarray(idx[b] * C, (idx[b] + 1) * C);
+      for (let j = 0; j < per; j++) zCond.set(c, (b * per + j) * C);
+    }
+    rng.fillNormal(z);
+
+    let lossFn: () => tf.Scalar;
+    const held: tf.Tensor[] = [];
+    if (objective === 'imle') {
+      // The student's m samples per observation, without gradient; each teacher sample picks its nearest.
+      const sOut = tf.tidy(() => net.apply(params, tf.tensor2d(z, [rowsFwd, L]), tf.tensor2d(zCond, [rowsFwd, C])));
+      const s = sOut.dataSync();
+      sOut.dispose();
+      const dims = { batch: B, m, k: K, dim: D };
+      const selection = imleSelect(s, y, dims, epsilon);
+      const rows = selectedRows(selection, dims);
+      const nV = selection.valid;
+      let distinct = 0;
+      for (let b = 0; b < B; b++) {
+        const seen = new Set<number>();
+        for (let q = 0; q < K; q++) if (selection.index[b * K + q] >= 0) seen.add(selection.index[b * K + q]);
+        distinct += seen.size;
+      }
+      windowDistinct += distinct / B;
+      const zs = new Float32Array(Math.max(1, nV) * L);
+      const cs = new Float32Array(Math.max(1, nV) * C);
+      const ys = new Float32Array(Math.max(1, nV) * D);
+      for (let r = 0; r < nV; r++) {
+        const sr = rows.student[r];
+        zs.set(z.subarray(sr * L, (sr + 1) * L), r * L);
+        cs.set(zCond.subarray(sr * C, (sr + 1) * C), r * C);
+        ys.set(y.subarray(rows.teacher[r] * D, (rows.teacher[r] + 1) * D), r * D);
+      }
+      const n = Math.max(1, nV);
+      const zT = tf.tensor2d(zs, [n, L]);
+      const cT = tf.tensor2d(cs, [n, C]);
+      const yT = tf.tensor2d(ys, [n, D]);
+      held.push(zT, cT, yT);
+      // No pair left after rejection: a zero loss (zero gradient) keeps the step count and schedule.
+      lossFn = nV > 0 ? () => meanRowDistance(net.apply(params, zT, cT), yT) : () => tf.mul(tf.sum(net.apply(params, zT, cT)), 0) as tf.Scalar;
+    } else {
+      const zT = tf.tensor2d(z, [rowsFwd, L]);
+      const cT = tf.tensor2d(zCond, [rowsFwd, C]);
+      const yT = tf.tensor2d(y, [B * K, D]);
+      held.push(zT, cT, yT);
+      lossFn = () => regressionLoss(net.apply(params, zT, cT), yT);
+    }
+    const { value, grads } = tf.variableGrads(lossFn, [...variables.values()]);
+    const named = new Map(Object.entries(grads).map(([vname, g]) => [nameOfVariable.get(vname)!, g]));
+    const gradNorm = adam.apply(named, lr);
+    updateEma(ema, params, step, { power: t.emaPower, maxDecay: t.emaMaxDecay });
+    const loss = value.dataSync()[0];
+    tf.dispose([...held, value, ...Object.values(grads)]);
+    step++;
+    if (!Number.isFinite(loss)) {
+      gradNorm.dispose();
+      throw new FlowpolicyError(`distillation diverged: loss is ${loss} at step ${step} (lower train.lr or raise train.warmupSteps; the last save is in ${runDir})`);
+    }
+    windowLoss += loss;
+    windowSteps++;
+    hooks.onStep?.({ step, totalSteps: t.steps, loss, lr });
+    if (step % t.logEvery === 0 || step === t.steps) {
+      const now = performance.now();
+      lastTrain = windowLoss / windowSteps;
+      const r: MetricRecord = { step, loss: lastTrain, lr, gradNorm: gradNorm.dataSync()[0], stepsPerSecond: (windowSteps * 1000) / (now - windowStart), elapsedSeconds: elapsed() / 1000 };
+      if (objective === 'imle') r.distinctSelected = windowDistinct / windowSteps;
+      record(r);
+      windowLoss = 0;
+      windowSteps = 0;
+      windowDistinct = 0;
+      windowStart = performance.now();
+    }
+    gradNorm.dispose();
+    if (step % t.saveEvery === 0 || step === t.steps) save(step);
+    // Let signal handlers (Ctrl-C) run between steps.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  if (interrupted) save(step);
+
+  const result: DistillResult = {
+    runDir,
+    checkpointPath: files.checkpoint,
+    step,
+    totalSteps: t.steps,
+    interrupted,
+    trainLoss: lastTrain,
+    elapsedMs: elapsed(),
+    stepsPerSecond: ((step - startStep) * 1000) / Math.max(1, performance.now() - started),
+    parameters: net.registry.count(),
+    cache: { dir: cacheDir, builtParts: cache.builtParts, reusedParts: cache.reusedParts },
+  };
+  ema.dispose();
+  adam.dispose();
+  student.dispose();
+  return result;
+}

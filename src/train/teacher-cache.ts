@@ -1,0 +1,218 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Packr } from 'msgpackr';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { CorruptFileError, InputError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/files.js';
+import { Rng } from '../core/rng.js';
+import type { SolverConfig } from '../flow/ode.js';
+import type { FlowPolicy } from '../policy/flow-policy.js';
+
+/**
+ * The teacher sample cache of a distillation: for each training
+ * observation (window) n, K chunks y_{n,k} drawn from the teacher with many
+ * ODE steps from noise (t = 0) to data (t = 1), in the teacher's normalised
+ * space. Drawn once, then read at every training step.
+ *
+ * On disk, a folder:
+ * - manifest.json: what the cache was built from (teacher checkpoint
+ *   digest, K, solver, seed, part size, and a digest of the normalised
+ *   observations, which pins dataset, split and normalisation);
+ * - part-NNNNN.fpc: the samples of windows [start, start + count), in
+ *   batches of `partWindows`; each a msgpack map { format, version,
+ *   sha256, payload } whose payload (msgpackr with typed arrays) holds the
+ *   samples as a Float32Array [count, K, D].
+ * Every part is written atomically (temporary file, then rename), in order,
+ * so an interrupted build leaves only whole parts and a rerun continues at
+ * the first missing one. Each part draws its noise from a generator seeded
+ * by (seed, part), so a resumed build gives the same numbers as an
+ * uninterrupted one. A part that fails its checksum is a CorruptFileError
+ * naming the file.
+ */
+export const TEACHER_CACHE_PART_FORMAT = 'flowpolicy-teacher-cache-part';
+export const TEACHER_CACHE_FORMAT = 'flowpolicy-teacher-cache';
+const VERSION = 1;
+const MANIFEST = 'manifest.json';
+
+const packr = new Packr({ moreTypes: true, useRecords: false, mapsAsObjects: true });
+
+export interface TeacherCacheSpec {
+  /** sha256 of the teacher checkpoint file. */
+  teacher: string;
+  k: number;
+  solver: SolverConfig;
+  seed: number;
+  partWindows: number;
+  numWindows: number;
+  chunkSize: number;
+  condDim: number;
+  /** sha256 of the normalised observations (float32 bytes, window order). */
+  conditions: string;
+}
+
+export interface TeacherCache {
+  dir: string;
+  spec: TeacherCacheSpec;
+  /** [numWindows, K, chunkSize], normalised. */
+  samples: Float32Array;
+  /** Parts drawn by this call, and parts found already on disk. */
+  builtParts: number;
+  reusedParts: number;
+}
+
+export interface CacheProgress {
+  part: number;
+  parts: number;
+  windowsDone: number;
+  windows: number;
+  /** Whether this part was drawn now (else read back). */
+  built: boolean;
+}
+
+export function digestOf(bytes: Uint8Array | Float32Array): string {
+  return bytesToHex(sha256(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
+}
+
+export function partPath(dir: string, part: number): string {
+  return join(dir, `part-${String(part).padStart(5, '0')}.fpc`);
+}
+
+/** The generator seed of one part: distinct for every (seed, part) pair. */
+function partSeed(seed: number, part: number): number {
+  return seed * 1_048_576 + part;
+}
+
+function specId(spec: TeacherCacheSpec): string {
+  return digestOf(new TextEncoder().encode(JSON.stringify(spec)));
+}
+
+function encodePart(spec: TeacherCacheSpec, part: number, start: number, count: number, samples: Float32Array): Uint8Array {
+  const payload = packr.pack({ spec: specId(spec), part, start, count, k: spec.k, dim: spec.chunkSize, samples });
+  return packr.pack({ format: TEACHER_CACHE_PART_FORMAT, version: VERSION, sha256: digestOf(payload), payload });
+}
+
+/** Read one part back, verified; every failure is a CorruptFileError naming the file. */
+export function readPart(path: string, spec: TeacherCacheSpec, part: number): Float32Array {
+  const corrupt = (why: string) => new CorruptFileError(path, `${why}; delete this file to draw the part again`);
+  const start = part * spec.partWindows;
+  const count = Math.min(spec.partWindows, spec.numWindows - start);
+  let outer: unknown;
+  try {
+    outer = packr.unpack(readFileSync(path));
+  } catch (err) {
+    throw corrupt(`not a readable teacher cache part (${(err as Error).message})`);
+  }
+  const o = (outer ?? {}) as Record<string, unknown>;
+  if (o.format !== TEACHER_CACHE_PART_FORMAT) throw corrupt(`not a ${TEACHER_CACHE_PART_FORMAT} file`);
+  if (o.version !== VERSION) throw corrupt(`format version ${String(o.version)} is not supported, expected ${VERSION}`);
+  if (!(o.payload instanceof Uint8Array) || typeof o.sha256 !== 'string') throw corrupt('header lacks its payload or checksum');
+  const digest = digestOf(o.payload);
+  if (digest !== o.sha256) throw corrupt(`checksum mismatch (sha256 ${digest.slice(0, 12)}... != recorded ${o.sha256.slice(0, 12)}...): the file is corrupt`);
+  let body: Record<string, unknown>;
+  try {
+    body = (packr.unpack(o.payload) ?? {}) as Record<string, unknown>;
+  } catch (err) {
+    throw corrupt(`payload unreadable (${(err as Error).message})`);
+  }
+  if (body.spec !== specId(spec)) throw corrupt('the part belongs to another cache (teacher or settings differ)');
+  if (body.part !== part || body.start !== start || body.count !== count) throw corrupt(`holds windows ${String(body.start)}+${String(body.count)}, expected ${start}+${count}`);
+  const samples = body.samples;
+  if (!(samples instanceof Float32Array) || samples.length !== count * spec.k * spec.chunkSize) {
+    throw corrupt(`samples are not ${count} x ${spec.k} x ${spec.chunkSize} float32 values`);
+  }
+  return samples;
+}
+
+function readManifest(dir: string): TeacherCacheSpec | null {
+  const path = join(dir, MANIFEST);
+  if (!existsSync(path)) return null;
+  try {
+    const m = JSON.parse(readFileSync(path, 'utf8')) as { format?: unknown; version?: unknown; spec?: TeacherCacheSpec };
+    if (m.format !== TEACHER_CACHE_FORMAT || m.version !== VERSION || typeof m.spec !== 'object' || m.spec === null) throw new Error('not a teacher cache manifest');
+    return m.spec;
+  } catch (err) {
+    throw new CorruptFileError(path, `unreadable teacher cache manifest (${(err as Error).message}); delete the cache folder to draw it again`);
+  }
+}
+
+/**
+ * Open the cache in `dir`, drawing the parts it lacks, and return all the
+ * samples. `conditions` is [numWindows, condDim] (normalised observation
+ * windows); part p covers windows [p * partWindows, ...). A folder holding
+ * a cache of another teacher or other settings is an InputError. Returns
+ * null when `signal` aborts the build (the parts written so far are kept).
+ */
+export async function openTeacherCache(
+  teacher: FlowPolicy,
+  conditions: Float32Array,
+  options: {
+    dir: string;
+    k: number;
+    solver: SolverConfig;
+    seed: number;
+    partWindows: number;
+    teacherDigest: string;
+    signal?: AbortSignal;
+    onProgress?: (p: CacheProgress) => void;
+  },
+): Promise<TeacherCache | null> {
+  const { dir, k, partWindows } = options;
+  const C = teacher.condSize;
+  const D = teacher.chunkSize;
+  const numWindows = conditions.length / C;
+  if (!Number.isInteger(numWindows) || numWindows < 1) throw new RangeError(`teacher cache: ${conditions.length} condition values do not form rows of ${C}`);
+  const spec: TeacherCacheSpec = {
+    teacher: options.teacherDigest,
+    k,
+    solver: options.solver,
+    seed: options.seed,
+    partWindows,
+    numWindows,
+    chunkSize: D,
+    condDim: C,
+    conditions: digestOf(conditions),
+  };
+  mkdirSync(dir, { recursive: true });
+  const found = readManifest(dir);
+  if (found && JSON.stringify(found) !== JSON.stringify(spec)) {
+    const diff = (Object.keys(spec) as (keyof TeacherCacheSpec)[]).filter((key) => JSON.stringify(found[key]) !== JSON.stringify(spec[key]));
+    throw new InputError('teacher cache', dir, `a cache of this teacher and settings, or a new folder (it was built with other ${diff.join(', ')}; delete it or choose another cache folder)`);
+  }
+  if (!found) writeFileAtomic(join(dir, MANIFEST), `${JSON.stringify({ format: TEACHER_CACHE_FORMAT, version: VERSION, spec }, null, 2)}\n`);
+  // Temporary files of a write cut short by a crash: never renamed, never read.
+  for (const f of readdirSync(dir)) if (/^\.part-\d+\.fpc\.tmp-/.test(f)) rmSync(join(dir, f), { force: true });
+
+  const parts = Math.ceil(numWindows / partWindows);
+  const samples = new Float32Array(numWindows * k * D);
+  let built = 0;
+  let reused = 0;
+  for (let p = 0; p < parts; p++) {
+    const start = p * partWindows;
+    const count = Math.min(partWindows, numWindows - start);
+    const path = partPath(dir, p);
+    let isNew = false;
+    if (existsSync(path)) {
+      samples.set(readPart(path, spec, p), start * k * D);
+      reused++;
+    } else {
+      if (options.signal?.aborted) return null;
+      const rows = count * k;
+      const cond = new Float32Array(rows * C);
+      for (let w = 0; w < count; w++) {
+        const c = conditions.subarray((start + w) * C, (start + w + 1) * C);
+        for (let q = 0; q < k; q++) cond.set(c, (w * k + q) * C);
+      }
+      const noise = new Rng(partSeed(options.seed, p)).fillNormal(new Float32Array(rows * D));
+      const { chunks } = teacher.sampleNormalized(cond, noise, rows, options.solver);
+      writeFileAtomic(path, encodePart(spec, p, start, count, chunks));
+      samples.set(chunks, start * k * D);
+      built++;
+      isNew = true;
+      // Let signal handlers (Ctrl-C) run between parts.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    options.onProgress?.({ part: p + 1, parts, windowsDone: start + count, windows: numWindows, built: isNew });
+  }
+  return { dir, spec, samples, builtParts: built, reusedParts: reused };
+}

@@ -1,0 +1,263 @@
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../../src/core/backend.js';
+import { CorruptFileError, InputError } from '../../src/core/errors.js';
+import { Rng } from '../../src/core/rng.js';
+import type { EpisodeDataset } from '../../src/data/episode-dataset.js';
+import type { Normalizer } from '../../src/data/normalizer.js';
+import { writeEpisodes } from '../../src/data/export/episode-writer.js';
+import { loadDataset } from '../../src/data/load-dataset.js';
+import { loadPolicy, readCheckpoint, saveCheckpoint } from '../../src/policy/checkpoint.js';
+import type { FlowPolicy } from '../../src/policy/flow-policy.js';
+import { StudentPolicy } from '../../src/policy/student-policy.js';
+import { RunConfig } from '../../src/train/config.js';
+import { DistillConfig, type DistillConfigInput } from '../../src/train/distill-config.js';
+import { DISTILL_FILES, distillStudent } from '../../src/train/distill-trainer.js';
+import { trainFlowPolicy } from '../../src/train/flow-trainer.js';
+import { MetricsLog } from '../../src/train/metrics-log.js';
+import { partPath } from '../../src/train/teacher-cache.js';
+import { loadTrainState } from '../../src/train/train-state.js';
+import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/**
+ * A 2-D conditional mixture with known modes: the condition is u in [-1, 1]
+ * (the observation), the action (x, y) has x = u and y = +-(1 + u / 2), the
+ * upper mode with weight 0.65, plus Gaussian noise of std 0.12. Its
+ * conditional mean, y = 0.3 (1 + u / 2), lies between the two modes, where
+ * a student regressed onto teacher samples ends up.
+ */
+const MIX = { weights: [0.65, 0.35], std: 0.12 };
+const modeY = (u: number, mode: number): number => (mode === 0 ? 1 : -1) * (1 + 0.5 * u);
+const TEST_US = [-0.8, -0.3, 0.2, 0.7];
+/** A sample counts as on a mode within this distance of its centre (3.3 std). */
+const ON_MODE = 0.4;
+
+async function writeMixture(path: string, episodes: number, frames: number, seed: number): Promise<void> {
+  const rng = new Rng(seed);
+  const eps = Array.from({ length: episodes }, () => {
+    const state: Float32Array[] = [];
+    const action: Float32Array[] = [];
+    for (let f = 0; f < frames; f++) {
+      const u = 2 * rng.uniform() - 1;
+      const mode = rng.uniform() < MIX.weights[0] ? 0 : 1;
+      state.push(Float32Array.of(u));
+      action.push(Float32Array.of(u + MIX.std * rng.normal(), modeY(u, mode) + MIX.std * rng.normal()));
+    }
+    return { features: { 'observation.state': state, action } };
+  });
+  await writeEpisodes(path, eps, { fps: 10 });
+}
+
+interface ModeStats {
+  /** Per test condition: share of on-mode samples on the upper mode. */
+  upper: number[];
+  /** Share of samples within ON_MODE of a mode centre. */
+  onMode: number;
+}
+
+/** Sort samples of each test condition into the two modes. `sample` maps normalised conditions to normalised actions. */
+function modeStats(teacher: { normalizer: Normalizer }, sample: (cond: Float32Array, n: number, rng: Rng) => Float32Array, n = 400): ModeStats {
+  const rng = new Rng(9);
+  const upper: number[] = [];
+  let on = 0;
+  for (const u of TEST_US) {
+    const cond = new Float32Array(n).fill(teacher.normalizer.normalize('observation.state', [u])[0]);
+    const xy = teacher.normalizer.unnormalize('action', sample(cond, n, rng));
+    let up = 0;
+    let down = 0;
+    for (let i = 0; i < n; i++) {
+      const d = [0, 1].map((m) => Math.hypot(xy[2 * i] - u, xy[2 * i + 1] - modeY(u, m)));
+      if (Math.min(d[0], d[1]) > ON_MODE) continue;
+      if (d[0] < d[1]) up++;
+      else down++;
+    }
+    upper.push(up / Math.max(1, up + down));
+    on += (up + down) / n;
+  }
+  return { upper, onMode: on / TEST_US.length };
+}
+
+const dir = tempDir();
+const datasetPath = join(dir, 'mixture.zarr');
+const teacherDir = join(dir, 'teacher');
+const cacheDir = join(dir, 'cache');
+let dataset: EpisodeDataset;
+let teacher: FlowPolicy;
+
+/** The distillation config of these tests: the shared cache, small batches. */
+const distill = (extra: Partial<DistillConfigInput> & { train?: DistillConfigInput['train'] } = {}): DistillConfig =>
+  DistillConfig.parse({
+    teacher: teacherDir,
+    ...extra,
+    cache: { k: 8, solver: { method: 'euler', steps: 40 }, partWindows: 128, dir: cacheDir, ...extra.cache },
+    train: { steps: 300, batchSize: 32, lr: 3e-3, warmupSteps: 20, logEvery: 25, saveEvery: 300, seed: 1, ...extra.train },
+  });
+
+beforeAll(async () => {
+  await useBackend('wasm');
+  await writeMixture(datasetPath, 4, 192, 11);
+  dataset = await loadDataset(datasetPath);
+  const r = await trainFlowPolicy(
+    RunConfig.parse({
+      dataset: { path: datasetPath, obsKeys: ['observation.state'], actionKey: 'action', valRatio: 0.25, maxTrainEpisodes: null },
+      policy: { obsHorizon: 1, predHorizon: 1, actionHorizon: 1, net: { kind: 'mlp', hidden: 96, layers: 2, timeEmbedDim: 16 } },
+      train: { steps: 1000, batchSize: 256, lr: 6e-3, warmupSteps: 50, logEvery: 500, evalEvery: 1000, saveEvery: 1000, seed: 1 },
+    }),
+    { runDir: teacherDir, dataset },
+  );
+  teacher = loadPolicy(r.checkpointPath, { kind: 'flow' }).policy;
+}, 300_000);
+
+describe('IMLE distillation on a conditional mixture', () => {
+  let imle: StudentPolicy;
+  let regression: StudentPolicy;
+
+  beforeAll(async () => {
+    const a = await distillStudent(distill({ objective: { kind: 'imle', m: 16 } }), { runDir: join(dir, 'imle'), dataset });
+    expect(a.cache.builtParts).toBe(5); // 3 training episodes x 192 windows, 128 per part
+    const b = await distillStudent(distill({ objective: { kind: 'regression' }, train: { steps: 100 } }), { runDir: join(dir, 'regression'), dataset });
+    expect(b.cache).toMatchObject({ builtParts: 0, reusedParts: 5 }); // the same cached teacher samples
+    imle = loadPolicy(a.checkpointPath, { kind: 'student' }).policy;
+    regression = loadPolicy(b.checkpointPath, { kind: 'student' }).policy;
+  }, 300_000);
+
+  it('the IMLE student covers both modes with the teacher\'s weights; the regression student collapses between them', () => {
+    const t = modeStats(teacher, (cond, n, rng) => teacher.sampleNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n, { method: 'euler', steps: 40 }).chunks);
+    const s = modeStats(imle, (cond, n, rng) => imle.generateNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n));
+    const r = modeStats(regression, (cond, n, rng) => regression.generateNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n));
+    const summary = JSON.stringify({ teacher: t, imle: s, regression: r });
+    // The teacher is multimodal, near the true weights.
+    expect(t.onMode, summary).toBeGreaterThan(0.85);
+    for (const w of t.upper) expect(Math.abs(w - MIX.weights[0]), summary).toBeLessThan(0.12);
+    // IMLE: most samples on a mode, both modes used, with the teacher's weights.
+    expect(s.onMode, summary).toBeGreaterThan(0.65);
+    const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+    expect(Math.abs(mean(s.upper) - mean(t.upper)), summary).toBeLessThan(0.1);
+    s.upper.forEach((w, i) => {
+      expect(Math.abs(w - t.upper[i]), summary).toBeLessThan(0.2);
+      expect(Math.min(w, 1 - w), summary).toBeGreaterThan(0.2);
+    });
+    // Regression: its samples fall between the modes.
+    expect(r.onMode, summary).toBeLessThan(0.3);
+    expect(s.onMode - r.onMode, summary).toBeGreaterThan(0.4);
+  });
+
+  it('writes a student checkpoint, metrics and a resumable state', () => {
+    const c = readCheckpoint(join(dir, 'imle', DISTILL_FILES.checkpoint), { kind: 'student' });
+    expect(c.config).toMatchObject({ kind: 'student', latentDim: 2, net: { kind: 'mlp', hidden: 96 } });
+    expect(c.meta).toMatchObject({ step: 300, objective: 'imle', k: 8, m: 16, epsilon: 0 });
+    const records = MetricsLog.read(join(dir, 'imle', DISTILL_FILES.metrics));
+    expect(records.map((x) => x.step)).toEqual(Array.from({ length: 12 }, (_, i) => 25 * (i + 1)));
+    expect(records[records.length - 1].loss as number).toBeLessThan(records[0].loss as number);
+    expect(records[0].distinctSelected as number).toBeGreaterThan(1);
+    expect(loadTrainState(join(dir, 'imle', DISTILL_FILES.state)).step).toBe(300);
+  });
+});
+
+describe('distillation runs: resume, cache, bad input', () => {
+  const small = (steps: number) => distill({ objective: { kind: 'imle', m: 8, epsilon: 0.02 }, student: { latentDim: 3 }, train: { steps, batchSize: 8, logEvery: 5, saveEvery: 10 } });
+
+  it('an interrupted distillation resumed gives the same weights as an uninterrupted one', async () => {
+    const whole = await distillStudent(small(24), { runDir: join(dir, 'whole'), dataset });
+    expect(whole.step).toBe(24);
+    const controller = new AbortController();
+    const cut = await distillStudent(small(24), {
+      runDir: join(dir, 'cut'),
+      dataset,
+      hooks: { onStep: ({ step }) => step === 13 && controller.abort() },
+      signal: controller.signal,
+    });
+    expect(cut).toMatchObject({ step: 13, interrupted: true });
+    expect(readdirSync(join(dir, 'cut')).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    // Reusing the folder without resume is refused.
+    await expect(distillStudent(small(24), { runDir: join(dir, 'cut'), dataset })).rejects.toThrow(/a new or empty run folder/);
+    // Another config cannot resume it.
+    await expect(distillStudent(distill({ objective: { m: 9 } }), { runDir: join(dir, 'cut'), dataset, resume: true })).rejects.toThrow(InputError);
+    const resumed = await distillStudent(small(24), { runDir: join(dir, 'cut'), dataset, resume: true });
+    expect(resumed).toMatchObject({ step: 24, interrupted: false });
+    const a = readCheckpoint(whole.checkpointPath);
+    const b = readCheckpoint(resumed.checkpointPath);
+    for (const [name, w] of a.weights) expect(b.weights.get(name)!.data, name).toEqual(w.data);
+    const sa = loadTrainState(join(dir, 'whole', DISTILL_FILES.state));
+    const sb = loadTrainState(join(dir, 'cut', DISTILL_FILES.state));
+    for (const [name, w] of sa.params) expect(sb.params.get(name)!.data, name).toEqual(w.data);
+    expect(sb.rng).toEqual(sa.rng);
+    // The metrics log holds each record once; records up to the last save before the cut are the same numbers.
+    const records = (run: string) => MetricsLog.read(join(dir, run, DISTILL_FILES.metrics)).map((r) => [r.step, r.loss]);
+    expect(records('cut').map((r) => r[0])).toEqual(records('whole').map((r) => r[0]));
+    expect(records('cut').slice(0, 2)).toEqual(records('whole').slice(0, 2));
+  });
+
+  it('an interrupted cache build continues where it stopped, to the same samples', async () => {
+    const cfg = (cache: string) => distill({ cache: { dir: cache, solver: { method: 'euler', steps: 3 } }, train: { steps: 1 } });
+    const whole = await distillStudent(cfg(join(dir, 'cache-whole')), { runDir: join(dir, 'cache-whole-run'), dataset });
+    expect(whole.cache.builtParts).toBe(5);
+    const partial = join(dir, 'cache-partial');
+    const controller = new AbortController();
+    const r = await distillStudent(cfg(partial), {
+      runDir: join(dir, 'cache-cut'),
+      dataset,
+      signal: controller.signal,
+      hooks: { onCacheProgress: (p) => p.part === 2 && controller.abort() },
+    });
+    expect(r).toMatchObject({ step: 0, interrupted: true });
+    // Whole parts only, nothing half-written.
+    expect(readdirSync(partial).sort()).toEqual(['manifest.json', 'part-00000.fpc', 'part-00001.fpc']);
+    const again = await distillStudent(cfg(partial), { runDir: join(dir, 'cache-cut'), dataset, resume: true });
+    expect(again.cache).toMatchObject({ builtParts: 3, reusedParts: 2 });
+    for (let p = 0; p < 5; p++) expect(readFileSync(partPath(partial, p)), `part ${p}`).toEqual(readFileSync(partPath(join(dir, 'cache-whole'), p)));
+  });
+
+  it('a corrupt or foreign cache is reported, naming the file', async () => {
+    const bad = join(dir, 'cache-bad');
+    cpSync(cacheDir, bad, { recursive: true });
+    const part = partPath(bad, 3);
+    const bytes = readFileSync(part);
+    bytes[bytes.length - 40] ^= 0x08;
+    writeFileSync(part, bytes);
+    const run = (name: string, cache: string, k = 8) => distillStudent(distill({ cache: { dir: cache, k }, train: { steps: 2 } }), { runDir: join(dir, name), dataset });
+    await expect(run('bad1', bad)).rejects.toThrow(CorruptFileError);
+    await expect(run('bad2', bad)).rejects.toThrow(`${part}: checksum mismatch`);
+    writeFileSync(part, bytes.subarray(0, 100));
+    await expect(run('bad3', bad)).rejects.toThrow(new RegExp(`${part}: not a readable teacher cache part`));
+    // A cache drawn with other settings is not silently mixed in.
+    await expect(run('bad4', cacheDir, 4)).rejects.toThrow(/built with other k/);
+    writeFileSync(join(bad, 'manifest.json'), '{"format": ');
+    await expect(run('bad5', bad)).rejects.toThrow(CorruptFileError);
+  });
+
+  it('refuses a teacher checkpoint of another kind', async () => {
+    const s = StudentPolicy.fromTeacher(teacher);
+    const path = join(dir, 'student-as-teacher.fpk');
+    saveCheckpoint(path, { config: s.config, stats: { ...s.stats }, weights: s.params.toWeights() });
+    await expect(distillStudent(distill({ teacher: path, dataset: { path: datasetPath } }), { runDir: join(dir, 'kind'), dataset })).rejects.toThrow(
+      `${path}: config.kind = "student", expected 'flow' (a flow-matching teacher): this checkpoint holds a one-step student`,
+    );
+    expect(existsSync(join(dir, 'kind'))).toBe(false);
+  });
+
+  it('runs from the command line, and bad input exits with code 2 and one line', () => {
+    const out = join(dir, 'cli');
+    const args = ['--k', '2', '--m', '4', '--teacher-steps', '4', '--steps', '6', '--batch-size', '8', '--cache.partWindows', '1024', '--no-progress'];
+    const ok = runCli(['distill', teacherDir, '--out', out, ...args, '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ step: 6, interrupted: false, cache: { builtParts: 1 } });
+    expect(readCheckpoint(join(out, DISTILL_FILES.checkpoint)).config.kind).toBe('student');
+    // A student where the teacher belongs.
+    const kind = runCli(['distill', join(out, DISTILL_FILES.checkpoint), '--out', join(dir, 'cli-kind'), ...args]);
+    expect(kind.code).toBe(2);
+    expect(kind.stderr).toMatch(/^error: .*config.kind = "student", expected 'flow'/m);
+    // A corrupt cache, met on resume.
+    const part = partPath(join(out, DISTILL_FILES.cache), 0);
+    const bytes = readFileSync(part);
+    bytes[bytes.length - 10] ^= 1;
+    writeFileSync(part, bytes);
+    rmSync(join(out, DISTILL_FILES.state));
+    const corrupt = runCli(['distill', teacherDir, '--out', out, '--resume', '--steps', '8']);
+    expect(corrupt.code).toBe(2);
+    expect(corrupt.stderr).toContain(`${part}: checksum mismatch`);
+    for (const r of [kind, corrupt]) expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+});
