@@ -23,7 +23,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { percentile, requireRos, robotConfig, startPeer, startProc, startRobot, startRoscore, stopAll, type RobotLog } from '../test/ros/harness.js';
+import { quantile } from '../src/core/stats.js';
+import { requireRos, robotConfig, startPeer, startProc, startRobot, startRoscore, stopAll, type RobotLog } from '../test/ros/harness.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -79,7 +80,7 @@ async function run(label: string, policy: string, seconds: number, extra: string
     received: log.checks.count,
     dropped: summary.published - log.checks.count,
     skippedTicks: skipped,
-    jitterMs: { p50: percentile(dev, 0.5), p99: percentile(dev, 0.99), max: Math.max(...dev) },
+    jitterMs: { p50: quantile(dev, 0.5), p99: quantile(dev, 0.99), max: Math.max(...dev) },
     tickLatenessMs: { p50: summary.tickLatenessMs.p50, p99: summary.tickLatenessMs.p99 },
     rateHz: log.checks.rate_hz ?? Number.NaN,
     clamps: summary.clamps,

@@ -29,6 +29,8 @@ import { FlowPolicyConfig } from '../src/policy/config.js';
 import { FlowPolicy } from '../src/policy/flow-policy.js';
 import { RealtimeMlp } from '../src/policy/realtime-mlp.js';
 import { StudentPolicy } from '../src/policy/student-policy.js';
+import { log, timeMs } from './lib/timing.js';
+import { ensureTorch, PYTHON } from './lib/torch.js';
 
 const DEFAULT_TEACHER = new URL('../runs/pusht-default/checkpoint.fpk', import.meta.url).pathname;
 const { values: args } = parseArgs({
@@ -36,31 +38,12 @@ const { values: args } = parseArgs({
     teacher: { type: 'string' },
     reps: { type: 'string', default: '300' },
     json: { type: 'boolean', default: false },
+    'no-install': { type: 'boolean', default: false },
   },
 });
-const PYTHON = '/usr/bin/python3';
 const REPS = Number(args.reps);
 const STEPS = [1, 4, 10, 100];
 
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-function timeMs(fn: () => void, reps: number, warmup: number): number {
-  for (let i = 0; i < warmup; i++) fn();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
-  }
-  return median(times);
-}
 
 function pushtSizedTeacher(): FlowPolicy {
   const rng = new Rng(1);
@@ -75,14 +58,6 @@ function pushtSizedTeacher(): FlowPolicy {
   return FlowPolicy.initialize(config, { 'observation.environment_state': stats(18), 'observation.state': stats(2), action: stats(2) }, 0);
 }
 
-function torchVersion(): string | null {
-  const r = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    log("PyTorch not found: install Debian's python3-torch (and libopenblas0-pthread) to compare with it");
-    return null;
-  }
-  return r.stdout.trim();
-}
 
 /** y = x * scale + offset of a normaliser, recovered by normalising zeros and ones. */
 function affine(normalize: (v: Float32Array) => Float32Array, n: number): { scale: Float32Array; offset: Float32Array } {
@@ -122,7 +97,7 @@ const studentMs = rows.find((r) => r.name.startsWith(`student, real-time (${kern
 
 // The PyTorch twin: same weights, same normalisation, checked on a batch before timing.
 let torch: { version: string; actMs: number; maxAbsDiff: number; threads: number } | null = null;
-const version = torchVersion();
+const version = ensureTorch({ install: !args['no-install'] });
 if (version) {
   const dir = mkdtempSync(join(tmpdir(), 'flowpolicy-bench-student-'));
   try {

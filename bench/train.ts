@@ -10,7 +10,7 @@
  *   npm run bench:train -- --nets mlp --backends wasm,cpu --json
  */
 import * as tf from '@tensorflow/tfjs';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,8 @@ import { createVelocityNet, NetConfig, type NetDims } from '../src/nets/velocity
 import { FlowPolicyConfig } from '../src/policy/config.js';
 import { FlowPolicy } from '../src/policy/flow-policy.js';
 import { AdamW } from '../src/train/adamw.js';
+import { log, timeMs } from './lib/timing.js';
+import { ensureTorch, PYTHON } from './lib/torch.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -35,7 +37,6 @@ const { values: args } = parseArgs({
   },
 });
 
-const PYTHON = '/usr/bin/python3';
 const DIMS: NetDims = { horizon: 16, actionDim: 2, condDim: 40 };
 const EULER_STEPS = 10;
 const NETS: Record<string, { config: NetConfig; batch: number }> = {
@@ -43,55 +44,6 @@ const NETS: Record<string, { config: NetConfig; batch: number }> = {
   unet1d: { config: NetConfig.parse({ kind: 'unet1d' }), batch: 64 },
 };
 
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-function timeMs(fn: () => void, reps: number, warmup: number): number {
-  for (let i = 0; i < warmup; i++) fn();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
-  }
-  return median(times);
-}
-
-/**
- * The BLAS behind Debian's libblas.so.3. Debian's torch calls whichever BLAS
- * the alternatives system provides; the reference BLAS is 20x slower than
- * OpenBLAS, and comparing against it would flatter us.
- */
-function blasInUse(): string {
-  const r = spawnSync('sh', ['-c', 'readlink -f /usr/lib/*/libblas.so.3 2>/dev/null | head -1'], { encoding: 'utf8' });
-  const path = r.stdout.trim();
-  return /openblas/.test(path) ? 'openblas' : /blis/.test(path) ? 'blis' : /mkl/.test(path) ? 'mkl' : path ? 'reference' : 'unknown';
-}
-
-/** Make PyTorch importable by Debian's python3 on an optimised BLAS, installing what is missing if we may. */
-function ensureTorch(): string | null {
-  const probe = () => spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-  let r = probe();
-  const missing = [...(r.status === 0 ? [] : ['python3-torch']), ...(blasInUse() === 'reference' || blasInUse() === 'unknown' ? ['libopenblas0-pthread'] : [])];
-  if (missing.length > 0) {
-    if (args['no-install'] || process.getuid?.() !== 0) {
-      log(`to compare with PyTorch, install Debian's ${missing.join(' ')} (apt-get install ${missing.join(' ')})`);
-      if (r.status !== 0) return null;
-    } else {
-      log(`installing ${missing.join(' ')} from Debian (one time)...`);
-      execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-      execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-      r = probe();
-    }
-  }
-  return r.status === 0 ? `${r.stdout.trim()} (BLAS: ${blasInUse()})` : null;
-}
 
 interface Batch {
   xt: Float32Array;
@@ -189,7 +141,7 @@ function runTorch(dir: string, threads: number): TorchResult {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchResult;
 }
 
-const torchVersion = ensureTorch();
+const torchVersion = ensureTorch({ install: !args['no-install'] });
 const rows: Record<string, unknown>[] = [];
 const threadsAll = cpus().length;
 for (const name of args.nets!.split(',')) {

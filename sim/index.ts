@@ -8,7 +8,6 @@ import './tasks.js';
 export type { Env, EnvOptions, ObservationSpec, ActionSpec, FeatureSpace, StepInfo, StepResult, ResetOptions, RgbImage, RenderOptions } from './env.js';
 export type { TaskScene } from './scene.js';
 export { registerTask, createEnv, listTasks, getTask, type TaskDefinition } from './registry.js';
-export { registerScriptedPolicy, getScriptedPolicy, listScriptedPolicies, type ScriptedPolicyDefinition } from './scripted-policies.js';
 
 // Push-T
 export { PushTEnv, createPushTEnv, PUSHT_TASK, PUSHT_MAX_STEPS } from './pusht/pusht-env.js';
@@ -26,7 +25,7 @@ export { recordArmDemos } from './arm/record-demos.js';
 // running policies in tasks
 export { evaluate, type EvalOptions, type EvalSummary } from './eval/evaluate.js';
 export { runEpisode, type EpisodeResult, type EpisodeStep } from './eval/run-episode.js';
-export { resolvePolicySource, openPolicy, checkPolicyFitsTask } from './eval/policy-source.js';
+export { checkPolicyFitsTask } from './eval/policy-fit.js';
 export { writeEvalJson, writeEvalHtml, writeEvalVideos } from './eval/eval-report.js';
 export { replayDataset, type ReplayReport, type EpisodeReplay } from './replay.js';
 export { recordEpisodes, type RecordedEpisode } from './record-episodes.js';

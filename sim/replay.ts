@@ -1,5 +1,6 @@
 import type { EpisodeDataset } from '../src/data/episode-dataset.js';
 import { InputError } from '../src/core/errors.js';
+import { median } from '../src/core/stats.js';
 import { createEnv, getTask } from './registry.js';
 import './tasks.js';
 
@@ -13,6 +14,8 @@ export interface EpisodeReplay {
   /** Coverage of the replay's last state and of the recorded last state. */
   finalCoverage: number;
   recordedFinalCoverage: number;
+  /** Highest coverage over the recorded states (the demonstrator's best). */
+  recordedMaxCoverage: number;
 }
 
 export interface ReplayReport {
@@ -27,6 +30,7 @@ export interface ReplayReport {
   medianFinalCoverageDifference: number;
   meanFinalCoverage: number;
   meanRecordedFinalCoverage: number;
+  meanRecordedMaxCoverage: number;
 }
 
 /**
@@ -70,8 +74,13 @@ export async function replayDataset(
         positionError.push(distance(last, dataset.frame('sim_state', f + 1), position.indices));
       }
       const finalCoverage = env.reset({ state: last }).info.coverage;
-      const recordedFinalCoverage = env.reset({ state: dataset.frame('sim_state', end - 1) }).info.coverage;
-      const r = { episode: e, steps: end - 1 - start, positionError, finalCoverage, recordedFinalCoverage };
+      let recordedMaxCoverage = 0;
+      let recordedFinalCoverage = 0;
+      for (let f = start; f < end; f++) {
+        recordedFinalCoverage = env.reset({ state: dataset.frame('sim_state', f) }).info.coverage;
+        recordedMaxCoverage = Math.max(recordedMaxCoverage, recordedFinalCoverage);
+      }
+      const r = { episode: e, steps: end - 1 - start, positionError, finalCoverage, recordedFinalCoverage, recordedMaxCoverage };
       results.push(r);
       options.onEpisode?.(r);
     }
@@ -84,6 +93,7 @@ export async function replayDataset(
       medianFinalCoverageDifference: median(results.map((r) => Math.abs(r.finalCoverage - r.recordedFinalCoverage))),
       meanFinalCoverage: mean(results.map((r) => r.finalCoverage)),
       meanRecordedFinalCoverage: mean(results.map((r) => r.recordedFinalCoverage)),
+      meanRecordedMaxCoverage: mean(results.map((r) => r.recordedMaxCoverage)),
     };
   } finally {
     env.close();
@@ -94,13 +104,6 @@ function distance(a: ArrayLike<number>, b: ArrayLike<number>, indices: readonly 
   let s = 0;
   for (const i of indices) s += (a[i] - b[i]) ** 2;
   return Math.sqrt(s);
-}
-
-export function median(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function mean(values: number[]): number {

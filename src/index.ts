@@ -44,7 +44,7 @@ export { Normalizer, NormMode, FeatureStats, computeStats } from './data/normali
 // policy: the Policy interface, the flow-matching teacher, checkpoints
 export type { Policy, ObservationFrame, ActionChunk, ActOptions, FeatureSpec, PolicyIO } from './policy/policy.js';
 export { FlowPolicy, type FlowActOptions } from './policy/flow-policy.js';
-export { FlowPolicyConfig, PolicyConfig } from './policy/config.js';
+export { FlowPolicyConfig } from './policy/config.js';
 export { saveCheckpoint, readCheckpoint, loadPolicy, encodeCheckpoint, decodeCheckpoint, CHECKPOINT_FORMAT, CheckpointPolicyConfig, type PolicyKind, type CheckpointContents, type CheckpointMeta } from './policy/checkpoint.js';
 export { StudentPolicy, type StudentActOptions, type StudentEngine, type StudentPolicyOptions } from './policy/student-policy.js';
 export { StudentConfig, studentConfigFor } from './policy/student-config.js';

@@ -21,7 +21,7 @@
 
 import { InputError } from '../../src/core/errors.js';
 import type { ActionChunk, ObservationFrame, Policy, PolicyIO } from '../../src/policy/policy.js';
-import { registerScriptedPolicy } from '../scripted-policies.js';
+import { registerScriptedPolicy } from '../../src/policy/policy-source.js';
 import { endEffectorPosition, jacobian, PANDA_DOF, PANDA_LIMITS, PANDA_READY_POSE } from './panda-kinematics.js';
 
 export interface ArmExpertOptions {

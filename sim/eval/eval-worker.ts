@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { useBackend } from '../../src/core/backend.js';
 import '../tasks.js';
 import { createEnv } from '../registry.js';
-import { openPolicy } from './policy-source.js';
+import { isScriptedSpec, openPolicy } from '../../src/policy/policy-source.js';
 import { runEpisode } from './run-episode.js';
 
 /** What `evaluate` hands each worker: its share of the seeds. */
@@ -26,7 +26,7 @@ const job = workerData as EvalWorkerJob;
 const post = (m: EvalWorkerMessage) => parentPort!.postMessage(m);
 
 try {
-  const backend = job.source.startsWith('scripted:') ? 'none' : (await useBackend(job.backend, process.env)).name;
+  const backend = isScriptedSpec(job.source) ? 'none' : (await useBackend(job.backend, process.env)).name;
   post({ type: 'ready', backend });
   const env = await createEnv(job.task, job.maxSteps === undefined ? {} : { maxSteps: job.maxSteps });
   const policy = openPolicy(job.source);

@@ -1,11 +1,12 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { FlowpolicyError, InputError } from '../../src/core/errors.js';
-import { useBackend } from '../../src/core/backend.js';
+import { quantile } from '../../src/core/stats.js';
 import '../tasks.js';
 import { createEnv } from '../registry.js';
 import type { EvalWorkerJob, EvalWorkerMessage } from './eval-worker.js';
-import { checkPolicyFitsTask, openPolicy, resolvePolicySource } from './policy-source.js';
+import { isScriptedSpec, policyIoOf, resolvePolicySource } from '../../src/policy/policy-source.js';
+import { checkPolicyFitsTask } from './policy-fit.js';
 import type { EpisodeResult } from './run-episode.js';
 
 export interface EvalOptions {
@@ -59,18 +60,17 @@ export async function evaluate(options: EvalOptions): Promise<{ summary: EvalSum
   if (!Number.isInteger(options.seed) || options.seed < 0) throw new InputError('seed', options.seed, 'a non-negative integer');
   const source = resolvePolicySource(options.policy);
 
-  // Check the policy against the task here, once, before any worker starts.
-  const backend = source.startsWith('scripted:') ? 'none' : (await useBackend(options.backend)).name;
+  // Check the policy against the task here, once, before any worker starts
+  // (from its config alone: the workers are the ones that build it).
+  const io = policyIoOf(source);
   const env = await createEnv(options.task);
-  const probe = openPolicy(source);
-  const policyKind = probe.config.kind;
   const controlHz = env.controlHz;
   try {
-    checkPolicyFitsTask(probe, env, options.policy);
+    checkPolicyFitsTask(io, env, options.policy);
   } finally {
-    probe.dispose();
     env.close();
   }
+  let backend = isScriptedSpec(source) ? 'none' : '';
 
   const seeds = Array.from({ length: options.episodes }, (_, i) => options.seed + i);
   const recordSeeds = seeds.slice(0, options.recordEpisodes ?? 0);
@@ -88,12 +88,15 @@ export async function evaluate(options: EvalOptions): Promise<{ summary: EvalSum
           results.push(r);
           options.onEpisode?.(r, results.length);
         },
+        (name) => {
+          backend ||= name;
+        },
         options.signal,
       ),
     ),
   );
   results.sort((a, b) => a.seed - b.seed);
-  return { summary: summarize(results, { task: options.task, policy: options.policy, policyKind, backend, firstSeed: options.seed, workers, wallSeconds: (performance.now() - t0) / 1000, controlHz }), results };
+  return { summary: summarize(results, { task: options.task, policy: options.policy, policyKind: io.kind, backend, firstSeed: options.seed, workers, wallSeconds: (performance.now() - t0) / 1000, controlHz }), results };
 }
 
 function startWorker(job: EvalWorkerJob): Worker {
@@ -105,7 +108,7 @@ function startWorker(job: EvalWorkerJob): Worker {
   return new Worker(boot, { eval: true, workerData: job });
 }
 
-function runWorker(job: EvalWorkerJob, onEpisode: (r: EpisodeResult) => void, signal?: AbortSignal): Promise<void> {
+function runWorker(job: EvalWorkerJob, onEpisode: (r: EpisodeResult) => void, onReady: (backend: string) => void, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const worker = startWorker(job);
     let settled = false;
@@ -121,20 +124,13 @@ function runWorker(job: EvalWorkerJob, onEpisode: (r: EpisodeResult) => void, si
     signal?.addEventListener('abort', abort);
     worker.on('message', (m: EvalWorkerMessage) => {
       if (m.type === 'episode') onEpisode(m.result);
+      else if (m.type === 'ready') onReady(m.backend);
       else if (m.type === 'done') finish();
       else if (m.type === 'error') finish(m.name === 'InputError' ? new FlowpolicyError(m.message) : new Error(`evaluation worker: ${m.message}`));
     });
     worker.on('error', (err) => finish(new Error(`evaluation worker crashed: ${err.message}`)));
     worker.on('exit', (code) => finish(code === 0 ? new Error('evaluation worker exited before finishing its episodes') : new Error(`evaluation worker exited with code ${code}`)));
   });
-}
-
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const i = (s.length - 1) * p;
-  const lo = Math.floor(i);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (i - lo);
 }
 
 function summarize(results: EpisodeResult[], meta: Pick<EvalSummary, 'task' | 'policy' | 'policyKind' | 'backend' | 'firstSeed' | 'workers' | 'wallSeconds' | 'controlHz'>): EvalSummary {
@@ -152,8 +148,8 @@ function summarize(results: EpisodeResult[], meta: Pick<EvalSummary, 'task' | 'p
     meanFinalCoverage: mean((r) => r.finalCoverage),
     successRate: mean((r) => (r.success ? 1 : 0)),
     meanEpisodeLength: mean((r) => r.steps),
-    latencyMsP50: percentile(latencies, 0.5),
-    latencyMsP99: percentile(latencies, 0.99),
+    latencyMsP50: quantile(latencies, 0.5),
+    latencyMsP99: quantile(latencies, 0.99),
     policyCalls: latencies.length,
     workers: meta.workers,
     wallSeconds: meta.wallSeconds,

@@ -1,5 +1,5 @@
 import type { ActionChunk, ObservationFrame, Policy, PolicyIO } from '../../src/policy/policy.js';
-import { registerScriptedPolicy } from '../scripted-policies.js';
+import { registerScriptedPolicy } from '../../src/policy/policy-source.js';
 import { GOAL_POSE } from './coverage.js';
 import { TEE_KEYPOINTS } from './keypoints.js';
 import { TEE_COG, toWorld, type Pose } from './tee.js';

@@ -13,18 +13,15 @@
  * `Episode` shape of src/data/export/episode-writer.ts.
  */
 
+import type { Episode } from '../../src/data/export/episode-writer.js';
 import type { ObservationFrame } from '../../src/policy/policy.js';
 
-export interface RecordedEpisode {
-  /** Feature name -> one Float32Array per frame. */
-  features: Record<string, Float32Array[]>;
-  /** Simulator state before each frame's action. */
-  states: Float64Array[];
-}
+/** A teleoperated episode: the dataset writer's `Episode`, always with the simulator state before each frame's action. */
+export type TeleopEpisode = Required<Episode>;
 
-export class EpisodeRecorder {
-  private current: RecordedEpisode | null = null;
-  private done: RecordedEpisode[] = [];
+export class TeleopRecorder {
+  private current: TeleopEpisode | null = null;
+  private done: TeleopEpisode[] = [];
 
   get recording(): boolean {
     return this.current !== null;
@@ -66,14 +63,14 @@ export class EpisodeRecorder {
   }
 
   /** Hand over the finished episodes (the one in progress stays). */
-  take(): RecordedEpisode[] {
+  take(): TeleopEpisode[] {
     const out = this.done;
     this.done = [];
     return out;
   }
 
   /** Put episodes back at the front (a save failed). */
-  restore(episodes: RecordedEpisode[]): void {
+  restore(episodes: TeleopEpisode[]): void {
     this.done = [...episodes, ...this.done];
   }
 

@@ -16,7 +16,7 @@ import { defaultMounts, startStaticServer } from '../render/static-server.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { viewerHtml } from './page-html.js';
 import type { ClientMessage, HelloMessage, ServerMessage } from './protocol.js';
-import type { RecordedEpisode } from './recorder.js';
+import type { TeleopEpisode } from './recorder.js';
 import { ViewerSession } from './session.js';
 
 /** What a save callback learns about the episodes, to write them as a dataset. */
@@ -35,7 +35,7 @@ export interface ViewerOptions {
   /** Enables the Policy mode. */
   policy?: Policy;
   /** Persist recorded episodes (Save button); resolves to a line shown on the page. */
-  onSave?: (episodes: RecordedEpisode[], info: RecordingInfo) => Promise<string | void> | string | void;
+  onSave?: (episodes: TeleopEpisode[], info: RecordingInfo) => Promise<string | void> | string | void;
   /** Seed of the first episode (default 0). */
   seed?: number;
   /** Drive this env instead of `createEnv(task)` (it is not closed with the viewer). */

@@ -19,9 +19,9 @@
 import { InputError } from '../../src/core/errors.js';
 import type { ObservationFrame, Policy } from '../../src/policy/policy.js';
 import type { Env } from '../env.js';
-import { checkPolicyFitsTask } from '../eval/policy-source.js';
+import { checkPolicyFitsTask } from '../eval/policy-fit.js';
 import type { ClientMessage, StateMessage, ViewerMode } from './protocol.js';
-import { EpisodeRecorder } from './recorder.js';
+import { TeleopRecorder } from './recorder.js';
 
 /** How a task is steered with the pointer. */
 export interface PointerTeleop {
@@ -42,7 +42,7 @@ export const POINTER_TELEOP: Readonly<Record<string, PointerTeleop>> = {
 };
 
 export class ViewerSession {
-  readonly recorder = new EpisodeRecorder();
+  readonly recorder = new TeleopRecorder();
   mode: ViewerMode = 'teleop';
   private seed: number;
   private observation!: ObservationFrame;
@@ -64,7 +64,7 @@ export class ViewerSession {
     seed = 0,
   ) {
     this.teleop = POINTER_TELEOP[env.task];
-    if (policy) checkPolicyFitsTask(policy, env, `the ${policy.config.kind} policy`);
+    if (policy) checkPolicyFitsTask(policy.config, env, `the ${policy.config.kind} policy`);
     this.seed = seed;
     this.reset(seed);
   }

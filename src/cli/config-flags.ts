@@ -1,3 +1,4 @@
+import { Option, type Command } from 'commander';
 import type { z } from 'zod';
 import { InputError } from '../core/errors.js';
 
@@ -94,4 +95,38 @@ export function deepMerge(base: unknown, over: unknown): unknown {
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A short flag for a config field: [commander flag, option attribute, config path, description]. */
+export type ConfigShortcut = [flag: string, attr: string, path: string, description: string];
+
+/** Add the shortcut flags, then every other config field as a `--a.b.c` flag (grouped in --help). */
+export function addConfigFlags(cmd: Command, shortcuts: readonly ConfigShortcut[], fields: readonly ConfigFlag[]): void {
+  for (const [flag, , , description] of shortcuts) cmd.option(flag, description);
+  for (const f of fields) {
+    const shown = f.defaultValue === undefined ? '' : ` (default: ${JSON.stringify(f.defaultValue)})`;
+    cmd.addOption(new Option(`--${f.path} <value>`, `${f.description}${shown}`).helpGroup('Config fields (JSON values):'));
+  }
+}
+
+/**
+ * The config values given on the command line, as [path, value] pairs.
+ * Values are JSON where they parse as JSON; `stringPaths` (file paths) stay
+ * strings even when they look like numbers.
+ */
+export function flagValues(opts: Record<string, unknown>, shortcuts: readonly ConfigShortcut[], fields: readonly ConfigFlag[], stringPaths: readonly string[] = []): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  const take = (path: string, raw: unknown) => {
+    if (raw !== undefined) out.push([path, stringPaths.includes(path) ? String(raw) : parseFlagValue(String(raw))]);
+  };
+  for (const [, attr, path] of shortcuts) take(path, opts[attr]);
+  for (const f of fields) take(f.path, opts[f.path]);
+  return out;
+}
+
+/** A resumed run keeps its config: only its length (train.steps) may change. */
+export function assertResumable(values: readonly [string, unknown][]): void {
+  for (const [path] of values) {
+    if (path !== 'train.steps') throw new InputError(`--${path}`, 'given', 'no config change on --resume except train.steps (--steps)');
+  }
 }

@@ -12,3 +12,8 @@ export function table(rows: [string, string][]): string {
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
 }
+
+/** The "backend: ..." line long commands print first, with the faster backends that were passed over and why. */
+export function backendLine(backend: { detail: string; skipped: { name: string; reason: string }[] }): string {
+  return `backend: ${backend.detail}${backend.skipped.length ? ` (skipped ${backend.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})` : ''}`;
+}

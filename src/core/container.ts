@@ -26,15 +26,15 @@ export function encodeContainer(header: ContainerHeader, body: unknown): Uint8Ar
  * Decode and verify. Every failure is a CorruptFileError naming `path` and
  * what is wrong; nothing in the file is executed, only data is read.
  */
-export function decodeContainer(bytes: Uint8Array, path: string, format: string, versions: readonly number[]): { version: number; body: unknown } {
+export function decodeContainer(bytes: Uint8Array, path: string, format: string, versions: readonly number[], what = format): { version: number; body: unknown } {
   let outer: unknown;
   try {
     outer = packr.unpack(bytes);
   } catch (err) {
-    throw new CorruptFileError(path, `not a readable ${format} file (${(err as Error).message}); it may be truncated or of another format`);
+    throw new CorruptFileError(path, `not a readable ${what} file (${(err as Error).message}); it may be truncated or of another format`);
   }
   if (typeof outer !== 'object' || outer === null || Array.isArray(outer)) {
-    throw new CorruptFileError(path, `not a ${format} file (no header map)`);
+    throw new CorruptFileError(path, `not a ${what} file (no header map)`);
   }
   const o = outer as Record<string, unknown>;
   if (o.format !== format) {

@@ -1,3 +1,4 @@
+import { quantileOfSorted } from '../core/stats.js';
 import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 
@@ -49,18 +50,10 @@ export function computeStats(data: Float32Array, dim: number): FeatureStats {
     stats.max.push(column[n - 1]);
     stats.mean.push(mean);
     stats.std.push(Math.sqrt(ss / n));
-    stats.q01.push(quantile(column, 0.01));
-    stats.q99.push(quantile(column, 0.99));
+    stats.q01.push(quantileOfSorted(column, 0.01));
+    stats.q99.push(quantileOfSorted(column, 0.99));
   }
   return stats;
-}
-
-/** Linear-interpolated quantile of sorted values (numpy's default). */
-function quantile(sorted: Float64Array, q: number): number {
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
 /** y = x * scale + offset per dimension, for one feature. */

@@ -38,8 +38,13 @@ export class MlpVelocityNet implements VelocityNet {
     this.act = activation(options.activation);
   }
 
+  /** The time embedding the first layer reads (constant for a fixed t: the real-time student folds it into a bias). */
+  embedTime(p: ParamStore, t: tf.Tensor1D): tf.Tensor2D {
+    return this.time.apply(p, t);
+  }
+
   apply(p: ParamStore, xt: tf.Tensor2D, t: tf.Tensor1D, cond: tf.Tensor2D): tf.Tensor2D {
-    let h: tf.Tensor = tf.concat([xt, this.time.apply(p, t), cond], 1);
+    let h: tf.Tensor = tf.concat([xt, this.embedTime(p, t), cond], 1);
     for (let i = 0; i < this.layers.length - 1; i++) h = this.act(this.layers[i].apply(p, h));
     return this.layers[this.layers.length - 1].apply(p, h) as tf.Tensor2D;
   }

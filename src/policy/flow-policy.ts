@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
 import { InputError } from '../core/errors.js';
-import { Normalizer, type FeatureStats } from '../data/normalizer.js';
+import type { FeatureStats, Normalizer } from '../data/normalizer.js';
 import { integrate, SolverConfig, type SolverOptions, type VelocityField } from '../flow/ode.js';
 import { createVelocityNet, type VelocityNet } from '../nets/velocity-net.js';
 import { ParamStore, type WeightMap } from '../nets/params.js';
-import { FlowPolicyConfig, frameSizeOf, netDimsOf } from './config.js';
+import { FlowPolicyConfig, netDimsOf, normalizerFor } from './config.js';
 import { ObservationHistory } from './observation-history.js';
 import type { ActionChunk, ActOptions, ObservationFrame, Policy } from './policy.js';
 
@@ -33,16 +33,7 @@ export class FlowPolicy implements Policy {
     options: { seed?: number; trainable?: boolean; source?: string } = {},
   ) {
     this.net = createVelocityNet(config.net, netDimsOf(config));
-    this.normalizer = new Normalizer(stats, config.normalization);
-    for (const f of config.observation.features) {
-      const size = frameSizeOf([f]);
-      if (this.normalizer.dim(f.key) !== size) {
-        throw new InputError(`stats["${f.key}"]`, `${this.normalizer.dim(f.key)} dimensions`, `${size} (shape [${f.shape}])`, options.source);
-      }
-    }
-    if (this.normalizer.dim(config.action.key) !== config.action.dim) {
-      throw new InputError(`stats["${config.action.key}"]`, `${this.normalizer.dim(config.action.key)} dimensions`, `${config.action.dim}`, options.source);
-    }
+    this.normalizer = normalizerFor(config, stats, options.source);
     this.params = ParamStore.fromWeights(this.net.registry, weights, { kind: options.trainable ? 'trainable' : 'constant', source: options.source });
     this.history = new ObservationHistory(config.observation.features, config.observation.horizon);
     this.rng = new Rng(options.seed ?? 0);

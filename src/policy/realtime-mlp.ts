@@ -30,6 +30,8 @@ export interface RealtimeMlpSpec {
   condDim: number;
   /** Latent size; a learned projection `latent.proj.weight` [latentDim, D] is used when it is not D. */
   latentDim: number;
+  /** emb(0): the trunk's time embedding at t = 0, computed by the trunk itself (StudentNet.timeEmbeddingAtNoise). */
+  timeEmbedding: Float32Array;
 }
 
 export type RealtimeKernel = 'wasm-simd' | 'js';
@@ -147,10 +149,10 @@ interface Gemv {
   nblk: number;
 }
 
+/** mish(x) = x tanh(softplus(x)) = x n (n + 2) / (n (n + 2) + 2), n = e^x; = x in float32 beyond 20 (the same function as nets/activations.ts, on numbers). */
 function mishInPlace(v: Float32Array): void {
   for (let i = 0; i < v.length; i++) {
     const x = v[i];
-    // x tanh(softplus(x)) = x n (n + 2) / (n (n + 2) + 2), n = e^x; = x in float32 beyond 20.
     if (x > 20) continue;
     const n = Math.exp(x);
     const q = n * (n + 2);
@@ -167,13 +169,6 @@ function reluInPlace(v: Float32Array): void {
 }
 
 const ACTIVATIONS: Record<Activation, (v: Float32Array) => void> = { mish: mishInPlace, silu: siluInPlace, relu: reluInPlace };
-
-function mish64(x: number): number {
-  if (x > 20) return x;
-  const n = Math.exp(x);
-  const q = n * (n + 2);
-  return (x * q) / (q + 2);
-}
 
 export class RealtimeMlp {
   /** Write the latent z here before forward() (a view of the engine's memory). */
@@ -219,23 +214,8 @@ export class RealtimeMlp {
       return t.data;
     };
 
-    // emb(0): sinusoidal features of t = 0 are [sin 0 ..., cos 0 ...] = [0 ..., 1 ...], then Linear - Mish - Linear.
-    const w1 = w('time.time_mlp.0.weight', [T, 4 * T]);
-    const b1 = w('time.time_mlp.0.bias', [4 * T]);
-    const w2 = w('time.time_mlp.2.weight', [4 * T, T]);
-    const b2 = w('time.time_mlp.2.bias', [T]);
-    const h1 = new Float64Array(4 * T);
-    for (let j = 0; j < 4 * T; j++) {
-      let s = b1[j];
-      for (let i = T / 2; i < T; i++) s += w1[i * 4 * T + j];
-      h1[j] = mish64(s);
-    }
-    const emb = new Float64Array(T);
-    for (let j = 0; j < T; j++) {
-      let s = b2[j];
-      for (let i = 0; i < 4 * T; i++) s += h1[i] * w2[i * T + j];
-      emb[j] = s;
-    }
+    const emb = spec.timeEmbedding;
+    if (emb.length !== T) throw new Error(`realtime MLP: time embedding of ${emb.length} values, expected ${T}`);
 
     // The layers as (input rows, bias) pairs, each row a weight vector over the outputs.
     type Dense = { nin: number; nout: number; row: (i: number) => Float32Array; bias: Float32Array };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { NormMode } from '../data/normalizer.js';
 import { NetConfig } from '../nets/velocity-net.js';
-import { ActionSpec, ObservationSpec, type FlowPolicyConfig } from './config.js';
+import { ActionSpec, checkPolicyIo, ObservationSpec, type FlowPolicyConfig } from './config.js';
 
 /**
  * A one-step student (IMLE-distilled from a flow teacher): the same
@@ -26,21 +26,7 @@ export const StudentConfig = z
     net: NetConfig.describe("the trunk: the teacher's network"),
   })
   .strict()
-  .superRefine((c, ctx) => {
-    if (c.action.execute > c.action.horizon - c.observation.horizon + 1) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['action', 'execute'],
-        input: c.action.execute,
-        message: `at most horizon - obsHorizon + 1 = ${c.action.horizon - c.observation.horizon + 1}`,
-      });
-    }
-    for (const key of [...c.observation.features.map((f) => f.key), c.action.key]) {
-      if (!(key in c.normalization)) {
-        ctx.addIssue({ code: 'custom', path: ['normalization', key], input: undefined, message: 'a normalisation mode for every feature' });
-      }
-    }
-  });
+  .superRefine(checkPolicyIo);
 export type StudentConfig = z.infer<typeof StudentConfig>;
 
 /** The latent size of a student: its latentDim, or the chunk size. */

@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
-import { Normalizer, type FeatureStats } from '../data/normalizer.js';
+import type { FeatureStats, Normalizer } from '../data/normalizer.js';
 import { matMul } from '../nets/dense.js';
 import { ParamStore, type ParamRegistry, type WeightMap } from '../nets/params.js';
+import { MlpVelocityNet } from '../nets/mlp.js';
 import { createVelocityNet, type NetConfig, type NetDims, type VelocityNet } from '../nets/velocity-net.js';
-import { frameSizeOf, netDimsOf } from './config.js';
+import { netDimsOf, normalizerFor } from './config.js';
+import { ObservationHistory } from './observation-history.js';
 import type { FlowPolicy } from './flow-policy.js';
 import type { ActionChunk, ActOptions, FeatureSpec, ObservationFrame, Policy } from './policy.js';
 import { RealtimeMlp, type RealtimeKernel } from './realtime-mlp.js';
@@ -37,6 +39,16 @@ export class StudentNet {
     this.projection = latentDim === this.chunkSize ? null : this.registry.declare(LATENT_PROJECTION, [latentDim, this.chunkSize], { kind: 'fanIn', fanIn: latentDim });
   }
 
+  /** emb(0), the time embedding at noise the MLP trunk always reads (the real-time path folds it into a bias). */
+  timeEmbeddingAtNoise(p: ParamStore): Float32Array {
+    if (!(this.trunk instanceof MlpVelocityNet)) throw new Error(`the real-time path needs an MLP trunk, not ${this.netConfig.kind}`);
+    const trunk = this.trunk;
+    const emb = tf.tidy(() => trunk.embedTime(p, tf.zeros([1]) as tf.Tensor1D));
+    const values = emb.dataSync() as Float32Array;
+    emb.dispose();
+    return values;
+  }
+
   apply(p: ParamStore, z: tf.Tensor2D, cond: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
       const x = this.projection ? matMul(z, p.get(this.projection) as tf.Tensor2D) : z;
@@ -50,113 +62,6 @@ export function studentNetOf(config: StudentConfig): StudentNet {
   return new StudentNet(config.net, netDimsOf(config), latentDimOf(config));
 }
 
-/**
- * The last To observation frames in pre-allocated slots: validated and
- * packed on the way in (as ObservationHistory, with the same errors), and
- * normalised into a caller's conditioning vector, allocating nothing once
- * built.
- */
-export class FrameRing {
-  readonly frameSize: number;
-  private readonly slots: Float32Array[];
-  /** Per slot, per feature: the feature's view in that slot. */
-  private readonly views: Float32Array[][];
-  private readonly sizes: number[];
-  private head = 0;
-  private filled = false;
-
-  constructor(
-    readonly features: readonly FeatureSpec[],
-    readonly horizon: number,
-  ) {
-    this.frameSize = frameSizeOf(features);
-    this.sizes = features.map((f) => frameSizeOf([f]));
-    this.slots = Array.from({ length: horizon }, () => new Float32Array(this.frameSize));
-    this.views = this.slots.map((slot) => {
-      let o = 0;
-      return this.sizes.map((n) => {
-        const v = slot.subarray(o, o + n);
-        o += n;
-        return v;
-      });
-    });
-  }
-
-  reset(): void {
-    this.filled = false;
-    this.head = 0;
-  }
-
-  private static where(index: number): string {
-    return index < 0 ? 'observation' : `observation[${index}]`;
-  }
-
-  /** `index`: the frame's position in an array given to push(), or -1 for a single frame (names it in errors; no string is built unless one is thrown). */
-  private packInto(frame: ObservationFrame, slot: number, index: number): void {
-    if (typeof frame !== 'object' || frame === null) throw new InputError(FrameRing.where(index), frame, `an object with features ${this.features.map((f) => f.key).join(', ')}`);
-    const views = this.views[slot];
-    for (let k = 0; k < this.features.length; k++) {
-      const f = this.features[k];
-      const n = this.sizes[k];
-      const v = frame[f.key];
-      if (v === undefined || v === null || typeof v !== 'object' || typeof (v as ArrayLike<number>).length !== 'number' || v.length !== n) {
-        throw new InputError(`${FrameRing.where(index)}["${f.key}"]`, v, `an array of ${n} finite numbers (shape [${f.shape}])`);
-      }
-      const out = views[k];
-      for (let i = 0; i < n; i++) {
-        const x = v[i];
-        if (typeof x !== 'number' || !Number.isFinite(x)) throw new InputError(`${FrameRing.where(index)}["${f.key}"][${i}]`, x, 'a finite number');
-        out[i] = x;
-      }
-    }
-  }
-
-  /** Take one new frame (the first of an episode fills every slot), or exactly `horizon` frames, oldest first. */
-  push(observation: ObservationFrame | readonly ObservationFrame[]): void {
-    if (Array.isArray(observation)) {
-      if (observation.length !== this.horizon) {
-        throw new InputError('observation', observation, `one frame, or an array of exactly ${this.horizon} frames (the observation horizon)`);
-      }
-      for (let i = 0; i < this.horizon; i++) this.packInto(observation[i] as ObservationFrame, i, i);
-      this.head = 0;
-      this.filled = true;
-      return;
-    }
-    if (!this.filled) {
-      this.packInto(observation as ObservationFrame, 0, -1);
-      for (let i = 1; i < this.horizon; i++) this.slots[i].set(this.slots[0]);
-      this.head = 0;
-      this.filled = true;
-      return;
-    }
-    // head is the oldest slot; the new frame overwrites it and becomes the newest.
-    this.packInto(observation as ObservationFrame, this.head, -1);
-    this.head = (this.head + 1) % this.horizon;
-  }
-
-  /** The normalised conditioning vector [To x frame], oldest frame first, into `out` (views made once per `out`). */
-  condition(normalizer: Normalizer, out: Float32Array, outViews: Float32Array[][]): Float32Array {
-    if (!this.filled) throw new Error('no observation yet: call push() first');
-    for (let t = 0; t < this.horizon; t++) {
-      const slot = this.views[(this.head + t) % this.horizon];
-      const dst = outViews[t];
-      for (let k = 0; k < this.features.length; k++) normalizer.normalize(this.features[k].key, slot[k], dst[k]);
-    }
-    return out;
-  }
-
-  /** Per frame position, per feature: the views of a conditioning vector that condition() writes through. */
-  viewsOf(out: Float32Array): Float32Array[][] {
-    let o = 0;
-    return Array.from({ length: this.horizon }, () =>
-      this.sizes.map((n) => {
-        const v = out.subarray(o, o + n);
-        o += n;
-        return v;
-      }),
-    );
-  }
-}
 
 export interface StudentActOptions extends ActOptions {
   /**
@@ -206,7 +111,7 @@ export class StudentPolicy implements Policy {
   readonly engine: 'realtime' | 'tfjs';
   /** The real-time engine, when that path is in use. */
   readonly realtime: RealtimeMlp | null;
-  private readonly ring: FrameRing;
+  private readonly history: ObservationHistory;
   private readonly cond: Float32Array;
   private readonly condViews: Float32Array[][];
   /** Where the latent is written for the network (the real-time engine's input slot, or a plain array). */
@@ -225,16 +130,7 @@ export class StudentPolicy implements Policy {
   ) {
     this.net = studentNetOf(config);
     this.latentDim = this.net.latentDim;
-    this.normalizer = new Normalizer(stats, config.normalization);
-    for (const f of config.observation.features) {
-      const size = frameSizeOf([f]);
-      if (this.normalizer.dim(f.key) !== size) {
-        throw new InputError(`stats["${f.key}"]`, `${this.normalizer.dim(f.key)} dimensions`, `${size} (shape [${f.shape}])`, options.source);
-      }
-    }
-    if (this.normalizer.dim(config.action.key) !== config.action.dim) {
-      throw new InputError(`stats["${config.action.key}"]`, `${this.normalizer.dim(config.action.key)} dimensions`, `${config.action.dim}`, options.source);
-    }
+    this.normalizer = normalizerFor(config, stats, options.source);
     this.params = ParamStore.fromWeights(this.net.registry, weights, { kind: options.trainable ? 'trainable' : 'constant', source: options.source });
     const wanted = options.engine ?? 'auto';
     const canRealtime = config.net.kind === 'mlp' && !options.trainable;
@@ -242,10 +138,11 @@ export class StudentPolicy implements Policy {
       throw new InputError('engine', 'realtime', `'auto' or 'tfjs': the real-time path runs ${config.net.kind === 'mlp' ? 'inference-only students' : 'MLP trunks only'}`, options.source);
     }
     this.engine = wanted !== 'tfjs' && canRealtime ? 'realtime' : 'tfjs';
-    this.ring = new FrameRing(config.observation.features, config.observation.horizon);
+    this.history = new ObservationHistory(config.observation.features, config.observation.horizon);
     const dims = this.net.dims;
     if (this.engine === 'realtime' && config.net.kind === 'mlp') {
-      this.realtime = new RealtimeMlp({ net: config.net, chunk: this.net.chunkSize, condDim: dims.condDim, latentDim: this.latentDim }, weights, { kernel: options.kernel });
+      const timeEmbedding = this.net.timeEmbeddingAtNoise(this.params);
+      this.realtime = new RealtimeMlp({ net: config.net, chunk: this.net.chunkSize, condDim: dims.condDim, latentDim: this.latentDim, timeEmbedding }, weights, { kernel: options.kernel });
       this.cond = this.realtime.cond;
       this.latentBuf = this.realtime.latent;
     } else {
@@ -254,7 +151,7 @@ export class StudentPolicy implements Policy {
       this.latentBuf = new Float32Array(this.latentDim);
     }
     this.latentDraw = new Float32Array(this.latentDim);
-    this.condViews = this.ring.viewsOf(this.cond);
+    this.condViews = this.history.viewsOf(this.cond);
     this.chunk = {
       actions: new Float32Array(this.net.chunkSize),
       horizon: config.action.horizon,
@@ -310,14 +207,14 @@ export class StudentPolicy implements Policy {
   }
 
   reset(options: { seed?: number } = {}): void {
-    this.ring.reset();
+    this.history.reset();
     if (options.seed !== undefined) this.rng = new Rng(options.seed);
   }
 
   act(observation: ObservationFrame | readonly ObservationFrame[], options?: StudentActOptions): ActionChunk {
     const started = this.clock();
-    this.ring.push(observation);
-    this.ring.condition(this.normalizer, this.cond, this.condViews);
+    this.history.push(observation);
+    this.history.condition(this.normalizer, this.cond, this.condViews);
     const given = options?.latent ?? options?.noise;
     if (given !== undefined) {
       if (given.length !== this.latentDim) {

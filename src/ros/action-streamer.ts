@@ -1,3 +1,4 @@
+import { RecentSamples } from '../core/stats.js';
 import { InputError } from '../core/errors.js';
 import type { ActionChunk } from '../policy/policy.js';
 import { ActionQueue, type MergeMode } from './action-queue.js';
@@ -146,7 +147,8 @@ export class ActionStreamer extends Emitter<StreamerEvents> {
   private finalStop = false;
   private finished = false;
   /** How late each tick ran, ms (for benchmarks). */
-  readonly lateness: number[] = [];
+  /** How late each tick ran, ms (the last 65,536 ticks, and the maximum ever). */
+  readonly lateness = new RecentSamples();
 
   constructor(options: StreamerOptions) {
     super();

@@ -57,7 +57,7 @@ export { rosTime, tickStamp, fromRosTime, jointTrajectoryMsg, float64MultiArrayM
 export { InlineRunner, type InferenceRunner } from './inference.js';
 export { WorkerRunner } from './worker-runner.js';
 export { createPolicy } from './policy-source.js';
-export { ScriptedPolicy, createScriptedPolicy, parseScriptedSpec, isScriptedSpec, SCRIPTED_KINDS, type ScriptedParams, type ScriptedActOptions } from './scripted-policy.js';
+export { ScriptedPolicy, createScriptedPolicy, parseScriptedSpec, SCRIPTED_KINDS, type ScriptedParams, type ScriptedActOptions } from './scripted-policy.js';
 export { decodePng } from './png-decode.js';
 export { decodeJpeg } from './jpeg-decode.js';
-export { EpisodeRecorder, recordedFeatures, type RecordedEpisode, type RecorderOptions, type RecorderEvents } from './recorder.js';
+export { EpisodeRecorder, recordedFeatures, type RecorderOptions, type RecorderEvents } from './recorder.js';

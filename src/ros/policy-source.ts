@@ -1,14 +1,15 @@
 import { useBackend } from '../core/backend.js';
-import { loadPolicy } from '../policy/checkpoint.js';
 import type { Policy } from '../policy/policy.js';
-import { createScriptedPolicy, isScriptedSpec } from './scripted-policy.js';
+import { isScriptedSpec, openPolicy } from '../policy/policy-source.js';
+import './scripted-policy.js';
 
 /**
- * A policy from what a user names on the command line: a checkpoint path,
- * or `scripted:<kind>?...` (see scripted-policy.ts).
+ * A policy from what a user names on the command line (see
+ * policy/policy-source.ts), with the joint-space test policies of
+ * scripted-policy.ts registered and, for a checkpoint, a tensor backend
+ * selected first (this runs inside the inference worker too).
  */
 export async function createPolicy(spec: string, options: { seed?: number; backend?: string } = {}): Promise<Policy> {
-  if (isScriptedSpec(spec)) return createScriptedPolicy(spec);
-  await useBackend(options.backend);
-  return loadPolicy(spec, { seed: options.seed }).policy;
+  if (!isScriptedSpec(spec)) await useBackend(options.backend);
+  return openPolicy(spec, { seed: options.seed });
 }

@@ -1,3 +1,4 @@
+import type { Episode } from '../data/export/episode-writer.js';
 import type { RosConnection, Subscription } from './connection.js';
 import { Emitter } from './emitter.js';
 import { Float64MultiArrayMsg, parseMessage } from './messages.js';
@@ -29,10 +30,6 @@ const TwistMsg = z.object({
   linear: z.object({ x: z.number(), y: z.number(), z: z.number() }),
   angular: z.object({ x: z.number(), y: z.number(), z: z.number() }),
 });
-
-export interface RecordedEpisode {
-  features: Record<string, Float32Array[]>;
-}
 
 export interface RecorderOptions {
   connection: RosConnection;
@@ -73,8 +70,8 @@ export function recordedFeatures(config: RobotConfig): Record<string, { shape: n
 
 export class EpisodeRecorder extends Emitter<RecorderEvents> {
   readonly observation: ObservationSource;
-  readonly episodes: RecordedEpisode[] = [];
-  private current?: RecordedEpisode & { startedAt: number };
+  readonly episodes: Episode[] = [];
+  private current?: Episode & { startedAt: number };
   private action?: Float32Array;
   private sub?: Subscription;
   private timer?: ReturnType<typeof setInterval>;
@@ -105,7 +102,7 @@ export class EpisodeRecorder extends Emitter<RecorderEvents> {
   }
 
   /** Stop sampling; the episode under way is closed. Returns every episode recorded. */
-  stop(): RecordedEpisode[] {
+  stop(): Episode[] {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.sub?.close();

@@ -1,5 +1,6 @@
 import { InputError } from '../core/errors.js';
 import type { ActionChunk, ActOptions, ObservationFrame, Policy, PolicyIO } from '../policy/policy.js';
+import { isScriptedSpec, registerScriptedPolicy } from '../policy/policy-source.js';
 
 /**
  * Hand-written joint-space policies for testing a deployment end to end
@@ -47,10 +48,6 @@ export interface ScriptedParams {
 }
 
 const NUMERIC = ['dim', 'horizon', 'execute', 'obsHorizon', 'rate', 'latency', 'amp', 'period', 'after'] as const;
-
-export function isScriptedSpec(spec: string): boolean {
-  return spec.startsWith('scripted:');
-}
 
 /** Parse `scripted:<kind>?k=v&...`; errors name the parameter. */
 export function parseScriptedSpec(spec: string): ScriptedParams {
@@ -161,3 +158,11 @@ export class ScriptedPolicy implements Policy {
 export function createScriptedPolicy(spec: string): ScriptedPolicy {
   return new ScriptedPolicy(parseScriptedSpec(spec));
 }
+
+const DESCRIPTIONS: Record<ScriptedKind, string> = {
+  sine: 'joint-space test trajectory: each joint swings smoothly around where it started',
+  constant: 'joint-space test policy: every action is `value`',
+  hold: 'joint-space test policy: every action is the observed position',
+  nan: 'joint-space fault injection: like hold, then NaN from call `after` on',
+};
+for (const kind of SCRIPTED_KINDS) registerScriptedPolicy({ name: kind, description: DESCRIPTIONS[kind], parameters: true, create: createScriptedPolicy });

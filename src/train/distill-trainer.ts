@@ -1,28 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { activeBackend } from '../core/backend.js';
-import { FlowpolicyError, InputError } from '../core/errors.js';
+import { InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
-import { Rng } from '../core/rng.js';
 import { parseInput } from '../core/schema.js';
 import type { EpisodeDataset } from '../data/episode-dataset.js';
 import { loadDataset } from '../data/load-dataset.js';
 import { splitEpisodes } from '../data/split.js';
 import { WindowSampler } from '../data/windows.js';
 import { imleSelect, meanRowDistance, regressionLoss, selectedRows } from '../flow/imle.js';
-import { ParamStore } from '../nets/params.js';
 import { decodeCheckpoint, saveCheckpoint } from '../policy/checkpoint.js';
 import { FlowPolicy } from '../policy/flow-policy.js';
 import { latentDimOf, studentConfigFor, type StudentConfig } from '../policy/student-config.js';
 import { StudentPolicy } from '../policy/student-policy.js';
-import { AdamW } from './adamw.js';
+import { resolveCheckpointPath } from '../policy/policy-source.js';
 import { RunConfig } from './config.js';
 import type { DistillConfig } from './distill-config.js';
-import { updateEma } from './ema.js';
 import { RUN_FILES } from './flow-trainer.js';
-import { MetricsLog, type MetricRecord } from './metrics-log.js';
-import { learningRate } from './schedule.js';
+import { OptimizationLoop, runFolder, type RunHooks, type RunResult } from './optimization-loop.js';
 import { openTeacherCache, digestOf, type CacheProgress } from './teacher-cache.js';
 import { loadTrainState, saveTrainState } from './train-state.js';
 
@@ -40,37 +36,15 @@ export interface DistillStartInfo {
   cacheDir: string;
 }
 
-export interface DistillHooks {
+export interface DistillHooks extends RunHooks {
   /** Before the teacher cache is opened (drawing it may take a while). */
   onCacheStart?(info: { dir: string; windows: number; parts: number; k: number }): void;
   onCacheProgress?(p: CacheProgress): void;
   onStart?(info: DistillStartInfo): void;
-  onStep?(info: { step: number; totalSteps: number; loss: number; lr: number }): void;
-  onRecord?(record: MetricRecord): void;
-  onSave?(info: { step: number; checkpointPath: string }): void;
-  /** Abort to stop after the current step or cache part; the run is saved before returning. */
-  signal?: AbortSignal;
 }
 
-export interface DistillResult {
-  runDir: string;
-  checkpointPath: string;
-  step: number;
-  totalSteps: number;
-  interrupted: boolean;
-  trainLoss: number | null;
-  elapsedMs: number;
-  stepsPerSecond: number;
-  parameters: number;
+export interface DistillResult extends RunResult {
   cache: { dir: string; builtParts: number; reusedParts: number };
-}
-
-/** A teacher given as a checkpoint file or a folder holding one (a run's checkpoint.fpk, a preset's policy.fpk). */
-export function resolveTeacherPath(teacher: string): string {
-  if (!existsSync(teacher)) throw new InputError('teacher', teacher, 'an existing teacher checkpoint (.fpk) or run folder');
-  if (!statSync(teacher).isDirectory()) return teacher;
-  for (const name of [RUN_FILES.checkpoint, 'policy.fpk']) if (existsSync(join(teacher, name))) return join(teacher, name);
-  throw new InputError('teacher', teacher, `a folder holding ${RUN_FILES.checkpoint} (a training run) or policy.fpk (a preset)`);
 }
 
 /** The run config as canonical JSON, ignoring train.steps (which a resume may extend), plus the teacher's digest. */
@@ -92,13 +66,10 @@ export async function distillStudent(
 ): Promise<DistillResult> {
   const { runDir, hooks = {} } = options;
   const signal = options.signal ?? hooks.signal;
-  const files = Object.fromEntries(Object.entries(DISTILL_FILES).map(([k, f]) => [k, join(runDir, f)])) as Record<keyof typeof DISTILL_FILES, string>;
-  if (!options.resume && (existsSync(files.state) || existsSync(files.config))) {
-    throw new InputError('--out', runDir, 'a new or empty run folder (this one holds a run: pass --resume to continue it, or choose another folder)');
-  }
+  const files = runFolder(runDir, DISTILL_FILES, options.resume === true, ['state', 'config']);
 
   // The teacher, refused if the checkpoint holds another kind of policy.
-  const teacherPath = resolveTeacherPath(config.teacher);
+  const teacherPath = resolveCheckpointPath(config.teacher, 'teacher');
   const teacherBytes = readFileSync(teacherPath);
   const teacherDigest = digestOf(teacherBytes);
   const t0 = decodeCheckpoint(teacherBytes, teacherPath, { kind: 'flow' });
@@ -191,26 +162,9 @@ export async function distillStudent(
     : StudentPolicy.initialize(studentConfig, t0.stats, t.seed);
   const net = student.net;
   const params = student.params;
-  const ema = ParamStore.fromWeights(net.registry, params.toWeights(), { kind: 'variable' });
-  const variables = params.variables();
-  const nameOfVariable = new Map([...variables].map(([name, v]) => [v.name, name]));
-  const adam = new AdamW(variables, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay, gradClip: t.gradClip });
-  const rng = new Rng(t.seed + 1);
-  const metrics = new MetricsLog(files.metrics);
-
-  let startStep = 0;
-  let elapsedBefore = 0;
-  if (state) {
-    params.assign(state.params);
-    ema.assign(state.ema);
-    adam.setState(state.adam);
-    rng.setState(state.rng);
-    startStep = state.step;
-    elapsedBefore = state.elapsedMs;
-    metrics.truncateAfter(startStep);
-  } else {
-    metrics.truncateAfter(-1);
-  }
+  const loop = new OptimizationLoop({ registry: net.registry, params, options: t, metricsPath: files.metrics, resumeFrom: state, onRecord: hooks.onRecord });
+  const { rng, ema } = loop;
+  const startStep = loop.startStep;
 
   const { kind: objective, m, epsilon } = config.objective;
   const B = t.batchSize;
@@ -220,13 +174,6 @@ export async function distillStudent(
   const zCond = new Float32Array(rowsFwd * C);
   const y = new Float32Array(B * K * D);
 
-  let lastTrain: number | null = null;
-  const record = (r: MetricRecord): void => {
-    metrics.write(r);
-    hooks.onRecord?.(r);
-  };
-  const started = performance.now();
-  const elapsed = (): number => elapsedBefore + (performance.now() - started);
   const save = (step: number): void => {
     saveCheckpoint(files.checkpoint, {
       config: studentConfig,
@@ -242,10 +189,10 @@ export async function distillStudent(
         k: K,
         m,
         epsilon,
-        trainLoss: lastTrain,
+        trainLoss: loop.lastTrainLoss,
       },
     });
-    saveTrainState(files.state, { step, config: identity, rng: rng.getState(), params: params.toWeights(), ema: ema.toWeights(), adam: adam.getState(), elapsedMs: elapsed() });
+    saveTrainState(files.state, loop.trainState(step, identity));
     hooks.onSave?.({ step, checkpointPath: files.checkpoint });
   };
 
@@ -260,99 +207,60 @@ export async function distillStudent(
     cacheDir,
   });
 
-  let step = startStep;
-  let interrupted = false;
-  let windowLoss = 0;
-  let windowSteps = 0;
-  let windowDistinct = 0;
-  let windowStart = performance.now();
-  while (step < t.steps) {
-    if (signal?.aborted) {
-      interrupted = true;
-      break;
-    }
-    const lr = learningRate(step, { lr: t.lr, warmupSteps: t.warmupSteps, totalSteps: t.steps, schedule: t.schedule });
-    for (let b = 0; b < B; b++) idx[b] = rng.int(N);
-    for (let b = 0; b < B; b++) y.set(samples.subarray(idx[b] * K * D, (idx[b] + 1) * K * D), b * K * D);
-    const per = rowsFwd / B;
-    for (let b = 0; b < B; b++) {
-      const c = conds.subarray(idx[b] * C, (idx[b] + 1) * C);
-      for (let j = 0; j < per; j++) zCond.set(c, (b * per + j) * C);
-    }
-    rng.fillNormal(z);
-
-    let lossFn: () => tf.Scalar;
-    const held: tf.Tensor[] = [];
-    if (objective === 'imle') {
-      // The student's m samples per observation, without gradient; each teacher sample picks its nearest.
-      const sOut = tf.tidy(() => net.apply(params, tf.tensor2d(z, [rowsFwd, L]), tf.tensor2d(zCond, [rowsFwd, C])));
-      const s = sOut.dataSync();
-      sOut.dispose();
-      const dims = { batch: B, m, k: K, dim: D };
-      const selection = imleSelect(s, y, dims, epsilon);
-      const rows = selectedRows(selection, dims);
-      const nV = selection.valid;
-      let distinct = 0;
+  const { step, interrupted } = await loop.run({
+    what: 'distillation',
+    runDir,
+    signal,
+    onStep: hooks.onStep,
+    save,
+    batch: () => {
+      for (let b = 0; b < B; b++) idx[b] = rng.int(N);
+      for (let b = 0; b < B; b++) y.set(samples.subarray(idx[b] * K * D, (idx[b] + 1) * K * D), b * K * D);
+      const per = rowsFwd / B;
       for (let b = 0; b < B; b++) {
-        const seen = new Set<number>();
-        for (let q = 0; q < K; q++) if (selection.index[b * K + q] >= 0) seen.add(selection.index[b * K + q]);
-        distinct += seen.size;
+        const c = conds.subarray(idx[b] * C, (idx[b] + 1) * C);
+        for (let j = 0; j < per; j++) zCond.set(c, (b * per + j) * C);
       }
-      windowDistinct += distinct / B;
-      const zs = new Float32Array(Math.max(1, nV) * L);
-      const cs = new Float32Array(Math.max(1, nV) * C);
-      const ys = new Float32Array(Math.max(1, nV) * D);
-      for (let r = 0; r < nV; r++) {
-        const sr = rows.student[r];
-        zs.set(z.subarray(sr * L, (sr + 1) * L), r * L);
-        cs.set(zCond.subarray(sr * C, (sr + 1) * C), r * C);
-        ys.set(y.subarray(rows.teacher[r] * D, (rows.teacher[r] + 1) * D), r * D);
+      rng.fillNormal(z);
+
+      if (objective === 'imle') {
+        // The student's m samples per observation, without gradient; each teacher sample picks its nearest.
+        const sOut = tf.tidy(() => net.apply(params, tf.tensor2d(z, [rowsFwd, L]), tf.tensor2d(zCond, [rowsFwd, C])));
+        const s = sOut.dataSync();
+        sOut.dispose();
+        const dims = { batch: B, m, k: K, dim: D };
+        const selection = imleSelect(s, y, dims, epsilon);
+        const rows = selectedRows(selection, dims);
+        const nV = selection.valid;
+        let distinct = 0;
+        for (let b = 0; b < B; b++) {
+          const seen = new Set<number>();
+          for (let q = 0; q < K; q++) if (selection.index[b * K + q] >= 0) seen.add(selection.index[b * K + q]);
+          distinct += seen.size;
+        }
+        const zs = new Float32Array(Math.max(1, nV) * L);
+        const cs = new Float32Array(Math.max(1, nV) * C);
+        const ys = new Float32Array(Math.max(1, nV) * D);
+        for (let r = 0; r < nV; r++) {
+          const sr = rows.student[r];
+          zs.set(z.subarray(sr * L, (sr + 1) * L), r * L);
+          cs.set(zCond.subarray(sr * C, (sr + 1) * C), r * C);
+          ys.set(y.subarray(rows.teacher[r] * D, (rows.teacher[r] + 1) * D), r * D);
+        }
+        const n = Math.max(1, nV);
+        const zT = tf.tensor2d(zs, [n, L]);
+        const cT = tf.tensor2d(cs, [n, C]);
+        const yT = tf.tensor2d(ys, [n, D]);
+        // No pair left after rejection: a zero loss (zero gradient) keeps the step count and schedule.
+        const loss = nV > 0 ? () => meanRowDistance(net.apply(params, zT, cT), yT) : () => tf.mul(tf.sum(net.apply(params, zT, cT)), 0) as tf.Scalar;
+        return { loss, tensors: [zT, cT, yT], metrics: { distinctSelected: distinct / B } };
       }
-      const n = Math.max(1, nV);
-      const zT = tf.tensor2d(zs, [n, L]);
-      const cT = tf.tensor2d(cs, [n, C]);
-      const yT = tf.tensor2d(ys, [n, D]);
-      held.push(zT, cT, yT);
-      // No pair left after rejection: a zero loss (zero gradient) keeps the step count and schedule.
-      lossFn = nV > 0 ? () => meanRowDistance(net.apply(params, zT, cT), yT) : () => tf.mul(tf.sum(net.apply(params, zT, cT)), 0) as tf.Scalar;
-    } else {
       const zT = tf.tensor2d(z, [rowsFwd, L]);
       const cT = tf.tensor2d(zCond, [rowsFwd, C]);
       const yT = tf.tensor2d(y, [B * K, D]);
-      held.push(zT, cT, yT);
-      lossFn = () => regressionLoss(net.apply(params, zT, cT), yT);
-    }
-    const { value, grads } = tf.variableGrads(lossFn, [...variables.values()]);
-    const named = new Map(Object.entries(grads).map(([vname, g]) => [nameOfVariable.get(vname)!, g]));
-    const gradNorm = adam.apply(named, lr);
-    updateEma(ema, params, step, { power: t.emaPower, maxDecay: t.emaMaxDecay });
-    const loss = value.dataSync()[0];
-    tf.dispose([...held, value, ...Object.values(grads)]);
-    step++;
-    if (!Number.isFinite(loss)) {
-      gradNorm.dispose();
-      throw new FlowpolicyError(`distillation diverged: loss is ${loss} at step ${step} (lower train.lr or raise train.warmupSteps; the last save is in ${runDir})`);
-    }
-    windowLoss += loss;
-    windowSteps++;
-    hooks.onStep?.({ step, totalSteps: t.steps, loss, lr });
-    if (step % t.logEvery === 0 || step === t.steps) {
-      const now = performance.now();
-      lastTrain = windowLoss / windowSteps;
-      const r: MetricRecord = { step, loss: lastTrain, lr, gradNorm: gradNorm.dataSync()[0], stepsPerSecond: (windowSteps * 1000) / (now - windowStart), elapsedSeconds: elapsed() / 1000 };
-      if (objective === 'imle') r.distinctSelected = windowDistinct / windowSteps;
-      record(r);
-      windowLoss = 0;
-      windowSteps = 0;
-      windowDistinct = 0;
-      windowStart = performance.now();
-    }
-    gradNorm.dispose();
-    if (step % t.saveEvery === 0 || step === t.steps) save(step);
-    // Let signal handlers (Ctrl-C) run between steps.
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  if (interrupted) save(step);
+      return { loss: () => regressionLoss(net.apply(params, zT, cT), yT), tensors: [zT, cT, yT] };
+    },
+  });
 
   const result: DistillResult = {
     runDir,
@@ -360,14 +268,13 @@ export async function distillStudent(
     step,
     totalSteps: t.steps,
     interrupted,
-    trainLoss: lastTrain,
-    elapsedMs: elapsed(),
-    stepsPerSecond: ((step - startStep) * 1000) / Math.max(1, performance.now() - started),
+    trainLoss: loop.lastTrainLoss,
+    elapsedMs: loop.elapsedMs(),
+    stepsPerSecond: loop.stepsPerSecond(step),
     parameters: net.registry.count(),
     cache: { dir: cacheDir, builtParts: cache.builtParts, reusedParts: cache.reusedParts },
   };
-  ema.dispose();
-  adam.dispose();
+  loop.dispose();
   student.dispose();
   return result;
 }

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { activeBackend } from '../core/backend.js';
-import { FlowpolicyError, InputError } from '../core/errors.js';
+import { InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
 import { Rng } from '../core/rng.js';
 import { parseInput } from '../core/schema.js';
@@ -15,15 +14,13 @@ import { otCoupling, permuteRows } from '../flow/coupling.js';
 import { cfmLoss } from '../flow/loss.js';
 import { linearPath } from '../flow/path.js';
 import { sampleTimes } from '../flow/time-sampler.js';
-import { ParamStore } from '../nets/params.js';
+import type { ParamStore } from '../nets/params.js';
 import { saveCheckpoint } from '../policy/checkpoint.js';
 import { FlowPolicyConfig } from '../policy/config.js';
 import { FlowPolicy } from '../policy/flow-policy.js';
-import { AdamW } from './adamw.js';
 import type { RunConfig } from './config.js';
-import { updateEma } from './ema.js';
-import { MetricsLog, type MetricRecord } from './metrics-log.js';
-import { learningRate } from './schedule.js';
+import { MetricsLog } from './metrics-log.js';
+import { OptimizationLoop, runFolder, type RunHooks, type RunResult } from './optimization-loop.js';
 import { loadTrainState, saveTrainState } from './train-state.js';
 
 /** The files of a run folder. */
@@ -46,30 +43,13 @@ export interface TrainStartInfo {
   policyConfig: FlowPolicyConfig;
 }
 
-export interface TrainHooks {
+export interface TrainHooks extends RunHooks {
   onStart?(info: TrainStartInfo): void;
-  /** After every optimizer step. */
-  onStep?(info: { step: number; totalSteps: number; loss: number; lr: number }): void;
-  /** Every metric record, as it is appended to metrics.jsonl. */
-  onRecord?(record: MetricRecord): void;
-  /** After a checkpoint and the resumable state were written. */
-  onSave?(info: { step: number; checkpointPath: string }): void;
-  /** Abort to stop after the current step; the run is saved before returning. */
-  signal?: AbortSignal;
 }
 
-export interface TrainResult {
-  runDir: string;
-  checkpointPath: string;
-  step: number;
-  totalSteps: number;
-  interrupted: boolean;
-  trainLoss: number | null;
+export interface TrainResult extends RunResult {
   valLoss: number | null;
   firstValLoss: number | null;
-  elapsedMs: number;
-  stepsPerSecond: number;
-  parameters: number;
 }
 
 /** The run config as canonical JSON, ignoring train.steps (which a resume may extend). */
@@ -113,10 +93,7 @@ export async function trainFlowPolicy(
   options: { runDir: string; resume?: boolean; hooks?: TrainHooks; dataset?: EpisodeDataset },
 ): Promise<TrainResult> {
   const { runDir, hooks = {} } = options;
-  const files = Object.fromEntries(Object.entries(RUN_FILES).map(([k, f]) => [k, join(runDir, f)])) as Record<keyof typeof RUN_FILES, string>;
-  if (!options.resume && existsSync(files.state)) {
-    throw new InputError('--out', runDir, 'a new or empty run folder (this one holds a run: pass --resume to continue it, or choose another folder)');
-  }
+  const files = runFolder(runDir, RUN_FILES, options.resume === true, ['state']);
   const dataset = options.dataset ?? (await loadDataset(config.dataset.path));
   const policyConfig = policyConfigFor(config, dataset);
   mkdirSync(runDir, { recursive: true });
@@ -140,36 +117,20 @@ export async function trainFlowPolicy(
   const stats: Record<string, FeatureStats> = {};
   for (const key of [...obsKeys, actionKey]) stats[key] = computeStats(dataset.feature(key).data, dataset.featureSize(key));
 
+  const identity = runIdentity(config);
+  const state = options.resume ? loadTrainState(files.state) : null;
+  if (state && state.config !== identity) {
+    throw new InputError('--resume', runDir, 'the same run config as the run being resumed (only train.steps may change)');
+  }
   const policy = FlowPolicy.initialize(policyConfig, stats, t.seed);
   const net = policy.net;
-  const params = policy.params;
-  const ema = ParamStore.fromWeights(net.registry, params.toWeights(), { kind: 'variable' });
-  const variables = params.variables();
-  const nameOfVariable = new Map([...variables].map(([name, v]) => [v.name, name]));
-  const adam = new AdamW(variables, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay, gradClip: t.gradClip });
-  const rng = new Rng(t.seed + 1);
-  const metrics = new MetricsLog(files.metrics);
-
-  let startStep = 0;
-  let elapsedBefore = 0;
+  const loop = new OptimizationLoop({ registry: net.registry, params: policy.params, options: t, metricsPath: files.metrics, resumeFrom: state, onRecord: hooks.onRecord });
+  const { rng, ema } = loop;
+  const startStep = loop.startStep;
   let firstVal: number | null = null;
-  const identity = runIdentity(config);
-  if (options.resume) {
-    const state = loadTrainState(files.state);
-    if (state.config !== identity) {
-      throw new InputError('--resume', runDir, 'the same run config as the run being resumed (only train.steps may change)');
-    }
-    params.assign(state.params);
-    ema.assign(state.ema);
-    adam.setState(state.adam);
-    rng.setState(state.rng);
-    startStep = state.step;
-    elapsedBefore = state.elapsedMs;
-    metrics.truncateAfter(startStep);
+  if (state) {
     const firstRecorded = MetricsLog.read(files.metrics).find((r) => typeof r.valLoss === 'number');
     firstVal = firstRecorded ? (firstRecorded.valLoss as number) : null;
-  } else {
-    metrics.truncateAfter(-1);
   }
   writeFileAtomic(files.config, `${JSON.stringify(config, null, 2)}\n`);
 
@@ -217,31 +178,15 @@ export async function trainFlowPolicy(
     return sum / val.n;
   };
 
-  let lastTrain: number | null = null;
   let lastVal: number | null = null;
-  const record = (r: MetricRecord): void => {
-    metrics.write(r);
-    hooks.onRecord?.(r);
-  };
-  const started = performance.now();
-  const elapsed = (): number => elapsedBefore + (performance.now() - started);
-
   const save = (step: number): void => {
     saveCheckpoint(files.checkpoint, {
       config: policyConfig,
       stats,
       weights: ema.toWeights(),
-      meta: { step, backend: activeBackend()?.name ?? tf.getBackend(), dataset: config.dataset.path, trainLoss: lastTrain, valLoss: lastVal },
+      meta: { step, backend: activeBackend()?.name ?? tf.getBackend(), dataset: config.dataset.path, trainLoss: loop.lastTrainLoss, valLoss: lastVal },
     });
-    saveTrainState(files.state, {
-      step,
-      config: identity,
-      rng: rng.getState(),
-      params: params.toWeights(),
-      ema: ema.toWeights(),
-      adam: adam.getState(),
-      elapsedMs: elapsed(),
-    });
+    saveTrainState(files.state, loop.trainState(step, identity));
     hooks.onSave?.({ step, checkpointPath: files.checkpoint });
   };
 
@@ -258,82 +203,52 @@ export async function trainFlowPolicy(
 
   if (startStep === 0 && val) {
     firstVal = validate(ema);
-    record({ step: 0, valLoss: firstVal });
+    loop.record({ step: 0, valLoss: firstVal });
   }
 
-  let step = startStep;
-  let interrupted = false;
-  let windowLoss = 0;
-  let windowSteps = 0;
-  let windowStart = performance.now();
-  while (step < t.steps) {
-    if (hooks.signal?.aborted) {
-      interrupted = true;
-      break;
-    }
-    const lr = learningRate(step, { lr: t.lr, warmupSteps: t.warmupSteps, totalSteps: t.steps, schedule: t.schedule });
-    for (let i = 0; i < B; i++) idx[i] = rng.int(trainWindows.length);
-    trainWindows.fill(idx, cond, x1, policy.normalizer);
-    rng.fillNormal(x0);
-    let noise: Float32Array = x0;
-    if (policyConfig.flow.otCoupling) noise = permuteRows(x0, otCoupling(x0, x1, B, D), D, x0p);
-    sampleTimes(policyConfig.flow.timeSampler, B, rng, tt);
-    linearPath.sample(noise, x1, tt, D, xt, ut);
+  const { step, interrupted } = await loop.run({
+    what: 'training',
+    runDir,
+    signal: hooks.signal,
+    onStep: hooks.onStep,
+    save,
+    batch: () => {
+      for (let i = 0; i < B; i++) idx[i] = rng.int(trainWindows.length);
+      trainWindows.fill(idx, cond, x1, policy.normalizer);
+      rng.fillNormal(x0);
+      let noise: Float32Array = x0;
+      if (policyConfig.flow.otCoupling) noise = permuteRows(x0, otCoupling(x0, x1, B, D), D, x0p);
+      sampleTimes(policyConfig.flow.timeSampler, B, rng, tt);
+      linearPath.sample(noise, x1, tt, D, xt, ut);
+      const xtT = tf.tensor2d(xt, [B, D]);
+      const tT = tf.tensor1d(tt);
+      const condT = tf.tensor2d(cond, [B, condDim]);
+      const utT = tf.tensor2d(ut, [B, D]);
+      return { loss: () => cfmLoss(net.apply(policy.params, xtT, tT, condT), utT), tensors: [xtT, tT, condT, utT] };
+    },
+    afterStep: (s) => {
+      if (val && (s % t.evalEvery === 0 || s === t.steps)) {
+        lastVal = validate(ema);
+        firstVal ??= lastVal;
+        loop.record({ step: s, valLoss: lastVal });
+      }
+    },
+  });
 
-    const xtT = tf.tensor2d(xt, [B, D]);
-    const tT = tf.tensor1d(tt);
-    const condT = tf.tensor2d(cond, [B, condDim]);
-    const utT = tf.tensor2d(ut, [B, D]);
-    const { value, grads } = tf.variableGrads(() => cfmLoss(net.apply(params, xtT, tT, condT), utT), [...variables.values()]);
-    const named = new Map(Object.entries(grads).map(([vname, g]) => [nameOfVariable.get(vname)!, g]));
-    const gradNorm = adam.apply(named, lr);
-    updateEma(ema, params, step, { power: t.emaPower, maxDecay: t.emaMaxDecay });
-    const loss = value.dataSync()[0];
-    tf.dispose([xtT, tT, condT, utT, value, ...Object.values(grads)]);
-    step++;
-    if (!Number.isFinite(loss)) {
-      gradNorm.dispose();
-      throw new FlowpolicyError(`training diverged: loss is ${loss} at step ${step} (lower train.lr or raise train.warmupSteps; the last save is in ${runDir})`);
-    }
-    windowLoss += loss;
-    windowSteps++;
-    hooks.onStep?.({ step, totalSteps: t.steps, loss, lr });
-    if (step % t.logEvery === 0 || step === t.steps) {
-      const now = performance.now();
-      lastTrain = windowLoss / windowSteps;
-      record({ step, loss: lastTrain, lr, gradNorm: gradNorm.dataSync()[0], stepsPerSecond: (windowSteps * 1000) / (now - windowStart), elapsedSeconds: elapsed() / 1000 });
-      windowLoss = 0;
-      windowSteps = 0;
-      windowStart = performance.now();
-    }
-    gradNorm.dispose();
-    if (val && (step % t.evalEvery === 0 || step === t.steps)) {
-      lastVal = validate(ema);
-      firstVal ??= lastVal;
-      record({ step, valLoss: lastVal });
-    }
-    if (step % t.saveEvery === 0 || step === t.steps) save(step);
-    // Let signal handlers (Ctrl-C) run between steps.
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  if (interrupted) save(step);
-
-  const ms = elapsed();
   const result: TrainResult = {
     runDir,
     checkpointPath: files.checkpoint,
     step,
     totalSteps: t.steps,
     interrupted,
-    trainLoss: lastTrain,
+    trainLoss: loop.lastTrainLoss,
     valLoss: lastVal,
     firstValLoss: firstVal,
-    elapsedMs: ms,
-    stepsPerSecond: ((step - startStep) * 1000) / Math.max(1, performance.now() - started),
+    elapsedMs: loop.elapsedMs(),
+    stepsPerSecond: loop.stepsPerSecond(step),
     parameters: net.registry.count(),
   };
-  ema.dispose();
-  adam.dispose();
+  loop.dispose();
   policy.dispose();
   return result;
 }

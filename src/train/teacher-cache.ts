@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Packr } from 'msgpackr';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { float32ToLeBytes, leBytesToFloat32 } from '../core/bytes.js';
+import { decodeContainer, encodeContainer } from '../core/container.js';
 import { CorruptFileError, InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
 import { Rng } from '../core/rng.js';
@@ -20,9 +21,9 @@ import type { FlowPolicy } from '../policy/flow-policy.js';
  *   digest, K, solver, seed, part size, and a digest of the normalised
  *   observations, which pins dataset, split and normalisation);
  * - part-NNNNN.fpc: the samples of windows [start, start + count), in
- *   batches of `partWindows`; each a msgpack map { format, version,
- *   sha256, payload } whose payload (msgpackr with typed arrays) holds the
- *   samples as a Float32Array [count, K, D].
+ *   batches of `partWindows`; each a checksummed container (core/
+ *   container.ts, as checkpoints) holding the samples [count, K, D] as
+ *   little-endian float32 bytes.
  * Every part is written atomically (temporary file, then rename), in order,
  * so an interrupted build leaves only whole parts and a rerun continues at
  * the first missing one. Each part draws its noise from a generator seeded
@@ -34,8 +35,6 @@ export const TEACHER_CACHE_PART_FORMAT = 'flowpolicy-teacher-cache-part';
 export const TEACHER_CACHE_FORMAT = 'flowpolicy-teacher-cache';
 const VERSION = 1;
 const MANIFEST = 'manifest.json';
-
-const packr = new Packr({ moreTypes: true, useRecords: false, mapsAsObjects: true });
 
 export interface TeacherCacheSpec {
   /** sha256 of the teacher checkpoint file. */
@@ -88,8 +87,10 @@ function specId(spec: TeacherCacheSpec): string {
 }
 
 function encodePart(spec: TeacherCacheSpec, part: number, start: number, count: number, samples: Float32Array): Uint8Array {
-  const payload = packr.pack({ spec: specId(spec), part, start, count, k: spec.k, dim: spec.chunkSize, samples });
-  return packr.pack({ format: TEACHER_CACHE_PART_FORMAT, version: VERSION, sha256: digestOf(payload), payload });
+  return encodeContainer(
+    { format: TEACHER_CACHE_PART_FORMAT, version: VERSION },
+    { spec: specId(spec), part, start, count, k: spec.k, dim: spec.chunkSize, samples: float32ToLeBytes(samples) },
+  );
 }
 
 /** Read one part back, verified; every failure is a CorruptFileError naming the file. */
@@ -97,31 +98,20 @@ export function readPart(path: string, spec: TeacherCacheSpec, part: number): Fl
   const corrupt = (why: string) => new CorruptFileError(path, `${why}; delete this file to draw the part again`);
   const start = part * spec.partWindows;
   const count = Math.min(spec.partWindows, spec.numWindows - start);
-  let outer: unknown;
-  try {
-    outer = packr.unpack(readFileSync(path));
-  } catch (err) {
-    throw corrupt(`not a readable teacher cache part (${(err as Error).message})`);
-  }
-  const o = (outer ?? {}) as Record<string, unknown>;
-  if (o.format !== TEACHER_CACHE_PART_FORMAT) throw corrupt(`not a ${TEACHER_CACHE_PART_FORMAT} file`);
-  if (o.version !== VERSION) throw corrupt(`format version ${String(o.version)} is not supported, expected ${VERSION}`);
-  if (!(o.payload instanceof Uint8Array) || typeof o.sha256 !== 'string') throw corrupt('header lacks its payload or checksum');
-  const digest = digestOf(o.payload);
-  if (digest !== o.sha256) throw corrupt(`checksum mismatch (sha256 ${digest.slice(0, 12)}... != recorded ${o.sha256.slice(0, 12)}...): the file is corrupt`);
   let body: Record<string, unknown>;
   try {
-    body = (packr.unpack(o.payload) ?? {}) as Record<string, unknown>;
+    body = (decodeContainer(readFileSync(path), path, TEACHER_CACHE_PART_FORMAT, [VERSION], 'teacher cache part').body ?? {}) as Record<string, unknown>;
   } catch (err) {
-    throw corrupt(`payload unreadable (${(err as Error).message})`);
+    if (err instanceof CorruptFileError) throw corrupt(err.reason);
+    throw err;
   }
   if (body.spec !== specId(spec)) throw corrupt('the part belongs to another cache (teacher or settings differ)');
   if (body.part !== part || body.start !== start || body.count !== count) throw corrupt(`holds windows ${String(body.start)}+${String(body.count)}, expected ${start}+${count}`);
-  const samples = body.samples;
-  if (!(samples instanceof Float32Array) || samples.length !== count * spec.k * spec.chunkSize) {
+  const bytes = body.samples;
+  if (!(bytes instanceof Uint8Array) || bytes.length !== count * spec.k * spec.chunkSize * 4) {
     throw corrupt(`samples are not ${count} x ${spec.k} x ${spec.chunkSize} float32 values`);
   }
-  return samples;
+  return leBytesToFloat32(bytes);
 }
 
 function readManifest(dir: string): TeacherCacheSpec | null {

@@ -145,7 +145,7 @@ describe('the real-time forward pass', () => {
   /** Max |realtime - tfjs| over random latents and conditions, for one student. */
   function realtimeError(s: StudentPolicy, kernel: 'wasm-simd' | 'js', n = 8): number {
     const engine = new RealtimeMlp(
-      { net: s.config.net as Extract<StudentConfig['net'], { kind: 'mlp' }>, chunk: s.chunkSize, condDim: s.condSize, latentDim: s.latentDim },
+      { net: s.config.net as Extract<StudentConfig['net'], { kind: 'mlp' }>, chunk: s.chunkSize, condDim: s.condSize, latentDim: s.latentDim, timeEmbedding: s.net.timeEmbeddingAtNoise(s.params) },
       s.params.toWeights(),
       { kernel },
     );

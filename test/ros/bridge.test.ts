@@ -1,12 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RosAuthError, RosConnection, RosConnectError, RosServiceError, type RosStatusMessage } from '../../src/ros/connection.js';
 import { ObservationConfig, ObservationSource } from '../../src/ros/observation-source.js';
 import { decodePng } from '../../src/ros/png-decode.js';
-import { freePort, removeDir, requireRos, stopAll, sleep, startPeer, startRobot, startRoscore, type Proc, type Robot } from './harness.js';
+import { freePort, rosSuite, sleep, startPeer, startRobot, type Peer, type Proc, type Robot, type Roscore } from './harness.js';
 
 /**
  * The SDK's connection and observation source against the rosbridge peer
@@ -14,34 +11,20 @@ import { freePort, removeDir, requireRos, stopAll, sleep, startPeer, startRobot,
  * type: what the SDK receives is what rospy sent through the ROS graph.
  */
 
-let core: Awaited<ReturnType<typeof startRoscore>>;
-let peer: Awaited<ReturnType<typeof startPeer>>;
+let core: Roscore;
+let peer: Peer;
 let robot: Robot;
 let dir: string;
 const conns: RosConnection[] = [];
-
-// A missing ROS or a peer that cannot start fails every test with the reason (never a silent skip).
-let setupError: unknown;
-beforeAll(async () => {
-  try {
-    requireRos();
-    dir = mkdtempSync(join(tmpdir(), 'flowpolicy-bridge-'));
-    core = await startRoscore();
-    peer = await startPeer(core.env);
+rosSuite('flowpolicy-bridge-', {
+  peer: true,
+  ready: (s) => ({ core, peer, dir } = s),
+  setup: async () => {
     robot = await startRobot(core.env, dir, ['--sensors', '--state-rate', '50', '--initial', '0.25,-0.5,0.75', '--command-type', 'array', '--command-topic', '/arm/positions']);
-  } catch (err) {
-    setupError = err;
-  }
-}, 60_000);
-beforeEach(() => {
-  if (setupError) throw setupError;
-});
-
-afterAll(async () => {
-  for (const c of conns) c.close();
-  await stopAll(); // every process the file started, a failed test's included
-  if (core) removeDir(core.logDir);
-  if (dir) removeDir(dir);
+  },
+  teardown: () => {
+    for (const c of conns) c.close();
+  },
 });
 
 async function open(url = peer.url, extra: Partial<Parameters<typeof RosConnection.open>[0]> = {}): Promise<RosConnection> {

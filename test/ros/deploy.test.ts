@@ -1,23 +1,20 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/data/load-dataset.js';
 import { CLI } from '../helpers/cli.js';
 import {
   LIMITS_ARG,
   readEvents,
-  removeDir,
-  requireRos,
-  stopAll,
   robotConfig,
-  startPeer,
   startProc,
   startRobot,
-  startRoscore,
   type Proc,
   type RobotLog,
+  rosSuite,
+  type Peer,
+  type Roscore,
 } from './harness.js';
 
 /**
@@ -27,31 +24,10 @@ import {
  * every command arrived, in order, within the limits, at the control rate.
  */
 
-let core: Awaited<ReturnType<typeof startRoscore>>;
-let peer: Awaited<ReturnType<typeof startPeer>>;
+let core: Roscore;
+let peer: Peer;
 let dir: string;
-
-// A missing ROS or a peer that cannot start fails every test with the reason (never a silent skip).
-let setupError: unknown;
-beforeAll(async () => {
-  try {
-    requireRos();
-    dir = mkdtempSync(join(tmpdir(), 'flowpolicy-deploy-'));
-    core = await startRoscore();
-    peer = await startPeer(core.env);
-  } catch (err) {
-    setupError = err;
-  }
-}, 60_000);
-beforeEach(() => {
-  if (setupError) throw setupError;
-});
-
-afterAll(async () => {
-  await stopAll(); // every process the file started, a failed test's included
-  if (core) removeDir(core.logDir);
-  if (dir) removeDir(dir);
-});
+rosSuite('flowpolicy-deploy-', { peer: true, ready: (s) => ({ core, peer, dir } = s) });
 
 async function waitFor(pred: () => boolean, timeoutMs: number, proc: Proc): Promise<void> {
   const start = Date.now();

@@ -1,23 +1,21 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
 import {
   freePort,
   LIMITS_ARG,
   readEvents,
-  removeDir,
-  requireRos,
-  stopAll,
   robotConfig,
   sleep,
   startPeer,
   startProc,
   startRobot,
-  startRoscore,
   type Proc,
+  rosSuite,
+  type Peer,
+  type Roscore,
 } from './harness.js';
 
 /**
@@ -28,29 +26,9 @@ import {
  * (wall clock, comparable across processes on this machine).
  */
 
-let core: Awaited<ReturnType<typeof startRoscore>>;
+let core: Roscore;
 let dir: string;
-
-// A missing ROS or a peer that cannot start fails every test with the reason (never a silent skip).
-let setupError: unknown;
-beforeAll(async () => {
-  try {
-    requireRos();
-    dir = mkdtempSync(join(tmpdir(), 'flowpolicy-faults-'));
-    core = await startRoscore();
-  } catch (err) {
-    setupError = err;
-  }
-}, 60_000);
-beforeEach(() => {
-  if (setupError) throw setupError;
-});
-
-afterAll(async () => {
-  await stopAll(); // every process the file started, a failed test's included
-  if (core) removeDir(core.logDir);
-  if (dir) removeDir(dir);
-});
+rosSuite('flowpolicy-faults-', { ready: (s) => ({ core, dir } = s) });
 
 type Ev = Record<string, unknown> & { type: string; wall: number; to?: string; kind?: string; published?: number; reason?: string };
 

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
@@ -221,14 +222,6 @@ export function readEvents(path: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-export function percentile(values: number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  const k = (s.length - 1) * q;
-  const lo = Math.floor(k);
-  const hi = Math.ceil(k);
-  return s[lo] + (s[hi] - s[lo]) * (k - lo);
-}
-
 /** A robot config (robot.json) for the test robot's joints. */
 export function robotConfig(overrides: Record<string, unknown> = {}, joints = ['j1', 'j2', 'j3']): Record<string, unknown> {
   return {
@@ -252,3 +245,43 @@ export const LIMITS_ARG = (joints = 3) =>
     velocity: Array.from({ length: joints }, () => 1),
     acceleration: Array.from({ length: joints }, () => 4),
   });
+
+export type Roscore = Awaited<ReturnType<typeof startRoscore>>;
+export type Peer = Awaited<ReturnType<typeof startPeer>>;
+
+/**
+ * The ROS graph a test file runs against: a scratch folder, a roscore on a
+ * free port and, if asked, the rosbridge peer; `setup` starts whatever else
+ * the file needs. A missing ROS or a process that cannot start fails every
+ * test of the file with the reason (never a silent skip); every process the
+ * file started is stopped afterwards, a failed test's included.
+ */
+export function rosSuite(
+  prefix: string,
+  options: { peer?: boolean; setup?: (s: { core: Roscore; dir: string }) => Promise<void>; teardown?: () => void; ready: (s: { core: Roscore; peer: Peer; dir: string }) => void },
+): void {
+  let setupError: unknown;
+  let core: Roscore | undefined;
+  let dir: string | undefined;
+  beforeAll(async () => {
+    try {
+      requireRos();
+      dir = mkdtempSync(join(tmpdir(), prefix));
+      core = await startRoscore();
+      const peer = options.peer ? await startPeer(core.env) : (undefined as unknown as Peer);
+      options.ready({ core, peer, dir });
+      await options.setup?.({ core, dir });
+    } catch (err) {
+      setupError = err;
+    }
+  }, 60_000);
+  beforeEach(() => {
+    if (setupError) throw setupError;
+  });
+  afterAll(async () => {
+    options.teardown?.();
+    await stopAll();
+    if (core) removeDir(core.logDir);
+    if (dir) removeDir(dir);
+  });
+}

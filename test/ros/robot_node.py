@@ -41,6 +41,8 @@ from std_msgs.msg import Bool, Float64MultiArray, MultiArrayDimension
 from std_srvs.srv import Trigger, TriggerResponse
 from trajectory_msgs.msg import JointTrajectory
 
+from parent_watch import watch_parent
+
 
 def percentile(values, q):
     if not values:
@@ -298,18 +300,6 @@ class Robot:
             with open(tmp, 'w') as f:
                 json.dump(body, f)
             os.replace(tmp, self.args.log)
-
-
-def watch_parent(stop):
-    """Stop when the process that started this one dies (a test runner killed before its teardown)."""
-    parent = os.getppid()
-
-    def loop():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        stop()
-
-    threading.Thread(target=loop, daemon=True).start()
 
 
 def main():

@@ -37,6 +37,8 @@ import rospy
 import rosservice
 import roslib.message
 
+from parent_watch import watch_parent
+
 WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 LEVELS = {'none': 0, 'error': 1, 'warning': 2, 'info': 3}
 
@@ -599,18 +601,6 @@ class Server:
             clients = list(self.clients)
         for c in clients:
             c.ws.close()
-
-
-def watch_parent(stop):
-    """Stop when the process that started this one dies (a test runner killed before its teardown)."""
-    parent = os.getppid()
-
-    def loop():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        stop()
-
-    threading.Thread(target=loop, daemon=True).start()
 
 
 def main():

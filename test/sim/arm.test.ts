@@ -4,7 +4,8 @@ import { InputError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import type { ActionChunk, Policy } from '../../src/policy/policy.js';
 import { getTask } from '../../sim/registry.js';
-import { getScriptedPolicy } from '../../sim/scripted-policies.js';
+import { getScriptedPolicy } from '../../src/policy/policy-source.js';
+import '../../sim/tasks.js';
 import { ArmReachEnv, ARM_PHYSICS_DT, ARM_STATE_SIZE, integrateJoints } from '../../sim/arm/arm-reach-env.js';
 import { endEffectorPosition, jacobian, linkTransforms, PANDA_DOF, PANDA_HAND_TCP_OFFSET, PANDA_LIMITS, PANDA_READY_POSE } from '../../sim/arm/panda-kinematics.js';
 import { recordArmDemos } from '../../sim/arm/record-demos.js';
@@ -190,7 +191,7 @@ describe('arm-reach scripted expert and demos', () => {
   });
 
   it('is available by name as scripted:arm-reach-expert, and rejects a malformed observation', () => {
-    const expert = getScriptedPolicy('arm-reach-expert').create();
+    const expert = getScriptedPolicy('scripted:arm-reach-expert').create('scripted:arm-reach-expert');
     expect(expert.config.action).toEqual({ key: 'action', dim: 7, horizon: 1, execute: 1 });
     expect(() => expert.act({ 'observation.state': [0, 0], 'observation.environment_state': [0.4, 0, 0.4] })).toThrow(/observation\["observation.state"\]/);
   });

@@ -2,7 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../sim/render/chromium.js';
 import type { StateMessage } from '../../sim/viewer/protocol.js';
-import type { RecordedEpisode } from '../../sim/viewer/recorder.js';
+import type { TeleopEpisode } from '../../sim/viewer/recorder.js';
 import { startViewer, type Viewer } from '../../sim/viewer/server.js';
 
 /**
@@ -14,7 +14,7 @@ import { startViewer, type Viewer } from '../../sim/viewer/server.js';
 let viewer: Viewer;
 let browser: Browser;
 let page: Page;
-const saved: RecordedEpisode[][] = [];
+const saved: TeleopEpisode[][] = [];
 
 beforeAll(async () => {
   viewer = await startViewer({ task: 'pusht', seed: 0, onSave: (episodes) => void saved.push(episodes) });

@@ -1,6 +1,7 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { FlowpolicyError, InputError } from '../../core/errors.js';
+import { RecentSamples } from '../../core/stats.js';
 import { ActionStreamer, type StreamerState } from '../../ros/action-streamer.js';
 import { RosConnection, type RosAuth } from '../../ros/connection.js';
 import { InlineRunner, type InferenceRunner } from '../../ros/inference.js';
@@ -11,20 +12,11 @@ import { parseRobotConfig, type RobotConfig } from '../../ros/ros-config.js';
 import { WorkerRunner } from '../../ros/worker-runner.js';
 import { info, printJson } from '../output.js';
 import { readJsonArg, readJsonFile } from '../read-json.js';
+import { intFlag, positiveFlag } from '../numbers.js';
 
-function positiveNumber(value: unknown, field: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InputError(field, value, 'a positive number');
-  return n;
-}
-
-function percentile(values: number[], q: number): number | null {
-  if (values.length === 0) return null;
-  const s = [...values].sort((a, b) => a - b);
-  const k = (s.length - 1) * q;
-  const lo = Math.floor(k);
-  const hi = Math.ceil(k);
-  return s[lo] + (s[hi] - s[lo]) * (k - lo);
+/** p50, p99 and max of a loop's samples, for the summary (null before any). */
+function summarize(s: RecentSamples): { p50: number | null; p99: number | null; max: number | null } {
+  return { p50: s.quantile(0.5), p99: s.quantile(0.99), max: s.max };
 }
 
 function parseAuth(text: string): RosAuth {
@@ -75,10 +67,9 @@ Example:
     )
     .action(async (policySpec: string, opts: Record<string, string | boolean | undefined>) => {
       const config: RobotConfig = parseRobotConfig(readJsonFile(String(opts.config), '--config'), String(opts.config));
-      const duration = opts.duration !== undefined ? positiveNumber(opts.duration, '--duration') : undefined;
-      const statusEvery = positiveNumber(opts.statusInterval, '--status-interval');
-      const seed = Number(opts.seed);
-      if (!Number.isInteger(seed)) throw new InputError('--seed', opts.seed, 'an integer');
+      const duration = opts.duration !== undefined ? positiveFlag(opts.duration, '--duration') : undefined;
+      const statusEvery = positiveFlag(opts.statusInterval, '--status-interval');
+      const seed = intFlag(opts.seed, '--seed');
       const eventsPath = opts.events ? String(opts.events) : undefined;
       if (eventsPath) writeFileSync(eventsPath, '');
       const t0 = performance.now();
@@ -91,7 +82,7 @@ Example:
         : await WorkerRunner.start(policySpec, { seed, backend: opts.backend as string | undefined });
       let conn: RosConnection;
       try {
-        conn = await openConnection(String(opts.ros), opts.auth as string | undefined, positiveNumber(opts.connectTimeout, '--connect-timeout'));
+        conn = await openConnection(String(opts.ros), opts.auth as string | undefined, positiveFlag(opts.connectTimeout, '--connect-timeout'));
       } catch (err) {
         await runner.close();
         throw err;
@@ -122,7 +113,7 @@ Example:
         statusShown = false;
         info(line);
       };
-      const latencies: number[] = [];
+      const latencies = new RecentSamples();
       let endReason: string | undefined;
       let lastState: StreamerState = streamer.state;
 
@@ -137,7 +128,6 @@ Example:
       });
       streamer.on('chunk', (c) => {
         latencies.push(c.latencyMs);
-        if (latencies.length > 100_000) latencies.splice(0, 50_000);
       });
       conn.on('lost', (e) => event('connection', { state: 'lost', reason: e.reason }));
       conn.on('reconnecting', (e) => event('connection', { state: 'reconnecting', attempt: e.attempt, delayMs: e.delayMs }));
@@ -191,7 +181,6 @@ Example:
       conn.close();
       await runner.close();
 
-      const lateness = streamer.lateness;
       const summary = {
         reason: endReason ?? 'stopped',
         state: lastState,
@@ -202,8 +191,8 @@ Example:
         delayTicks: s.delayTicks,
         clamps: s.clamps,
         interventions: s.interventions,
-        latencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: latencies.length ? Math.max(...latencies) : null },
-        tickLatenessMs: { p50: percentile(lateness, 0.5), p99: percentile(lateness, 0.99), max: lateness.length ? Math.max(...lateness) : null },
+        latencyMs: summarize(latencies),
+        tickLatenessMs: summarize(streamer.lateness),
         durationS: (performance.now() - t0) / 1000,
       };
       event('end', summary);

@@ -1,17 +1,18 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { join } from 'node:path';
 import { useBackend } from '../../core/backend.js';
 import { InputError } from '../../core/errors.js';
 import { parseInput } from '../../core/schema.js';
 import { DistillConfig } from '../../train/distill-config.js';
 import { DISTILL_FILES, distillStudent } from '../../train/distill-trainer.js';
-import { configFlags, deepMerge, parseFlagValue, setPath } from '../config-flags.js';
-import { info, printJson, table } from '../output.js';
+import { addConfigFlags, assertResumable, configFlags, deepMerge, flagValues, setPath, type ConfigShortcut } from '../config-flags.js';
+import { interruptOnSigint } from '../interrupt.js';
+import { backendLine, info, printJson, table } from '../output.js';
 import { formatSeconds, TrainProgress } from '../progress.js';
 import { readJsonFile } from '../read-json.js';
 
 /** Shortcut flags and the config path each one sets. */
-const SHORTCUTS: [flag: string, attr: string, path: string, description: string][] = [
+const SHORTCUTS: ConfigShortcut[] = [
   ['--k <n>', 'k', 'cache.k', 'teacher samples per training observation (default 8)'],
   ['--m <n>', 'm', 'objective.m', 'student samples per observation (default 16)'],
   ['--epsilon <r>', 'epsilon', 'objective.epsilon', 'IMLE rejection radius, normalised units (default 0: off)'],
@@ -37,11 +38,7 @@ export function distillCommand(): Command {
     .option('--backend <name>', 'tensor backend: auto, tfjs-node-gpu, tfjs-node, wasm, cpu (env FLOWPOLICY_BACKEND)')
     .option('--json', 'print one JSON object with the results on stdout')
     .option('--no-progress', 'no progress output on stderr');
-  for (const [flag, , , description] of SHORTCUTS) cmd.option(flag, description);
-  for (const f of FIELD_FLAGS) {
-    const shown = f.defaultValue === undefined ? '' : ` (default: ${JSON.stringify(f.defaultValue)})`;
-    cmd.addOption(new Option(`--${f.path} <value>`, `${f.description}${shown}`).helpGroup('Config fields (JSON values):'));
-  }
+  addConfigFlags(cmd, SHORTCUTS, FIELD_FLAGS);
   cmd.addHelpText(
     'after',
     `
@@ -58,10 +55,7 @@ Examples:
     const backend = await useBackend(opts.backend as string | undefined);
     const runDir = String(opts.out);
     const resume = opts.resume === true;
-    const flagValues: [string, unknown][] = [];
-    for (const [, attr, path] of SHORTCUTS) if (opts[attr] !== undefined) flagValues.push([path, parseFlagValue(String(opts[attr]))]);
-    for (const f of FIELD_FLAGS) if (opts[f.path] !== undefined) flagValues.push([f.path, parseFlagValue(String(opts[f.path]))]);
-    for (const fv of flagValues) if (fv[0] === 'dataset.path' || fv[0] === 'cache.dir') fv[1] = String(fv[1]);
+    const values = flagValues(opts, SHORTCUTS, FIELD_FLAGS, ['dataset.path', 'cache.dir']);
 
     let raw: Record<string, unknown>;
     const configPath = join(runDir, DISTILL_FILES.config);
@@ -69,35 +63,26 @@ Examples:
       if (opts.config !== undefined) throw new InputError('--config', opts.config, 'no --config with --resume (the run keeps its own config.json)');
       raw = readJsonFile(configPath, '--resume') as Record<string, unknown>;
       if (raw.teacher !== teacherArg) throw new InputError('<teacher>', teacherArg, `the teacher of the resumed run (${String(raw.teacher)})`);
-      for (const [path] of flagValues) {
-        if (path !== 'train.steps') throw new InputError(`--${path}`, 'given', 'no config change on --resume except train.steps (--steps)');
-      }
+      assertResumable(values);
     } else {
       raw = deepMerge({}, opts.config !== undefined ? readJsonFile(String(opts.config), '--config') : {}) as Record<string, unknown>;
       raw.teacher = teacherArg;
     }
-    for (const [path, value] of flagValues) setPath(raw, path, value);
+    for (const [path, value] of values) setPath(raw, path, value);
     const config = parseInput(DistillConfig, raw, resume ? configPath : opts.config !== undefined ? String(opts.config) : 'command line');
 
     const json = opts.json === true;
     const showProgress = opts.progress !== false;
     const progress = new TrainProgress(process.stderr, showProgress);
-    info(`backend: ${backend.detail}${backend.skipped.length ? ` (skipped ${backend.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})` : ''}`);
-
-    const controller = new AbortController();
-    const onSigint = (): void => {
-      if (controller.signal.aborted) process.exit(130);
-      controller.abort();
-      info('\ninterrupt: saving after this step or cache part (Ctrl-C again to quit at once; files are written atomically)');
-    };
-    process.on('SIGINT', onSigint);
+    info(backendLine(backend));
+    const interrupt = interruptOnSigint('saving after this step or cache part (files are written atomically)');
     let cacheStarted = 0;
     let lastTenth = -1;
     try {
       const result = await distillStudent(config, {
         runDir,
         resume,
-        signal: controller.signal,
+        signal: interrupt.signal,
         hooks: {
           onCacheStart: (c) => {
             cacheStarted = performance.now();
@@ -153,7 +138,7 @@ Examples:
       }
     } finally {
       progress.stop();
-      process.off('SIGINT', onSigint);
+      interrupt.release();
     }
   });
   return cmd;

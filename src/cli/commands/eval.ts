@@ -5,13 +5,9 @@ import { evaluate } from '../../../sim/eval/evaluate.js';
 import { EVAL_FILES, writeEvalHtml, writeEvalJson, writeEvalVideos } from '../../../sim/eval/eval-report.js';
 import { getTask } from '../../../sim/registry.js';
 import '../../../sim/tasks.js';
+import { interruptOnSigint } from '../interrupt.js';
 import { info, printJson, table } from '../output.js';
-
-function integer(value: unknown, field: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new InputError(field, value, `an integer >= ${min}`);
-  return n;
-}
+import { intFlag } from '../numbers.js';
 
 export function evalCommand(): Command {
   return new Command('eval')
@@ -36,23 +32,21 @@ Examples:
     .action(async (policy: string, opts: Record<string, string | boolean | undefined>) => {
       const task = String(opts.task);
       getTask(task);
-      const episodes = integer(opts.episodes, '--episodes', 1);
-      const videos = integer(opts.videos, '--videos', 0);
+      const episodes = intFlag(opts.episodes, '--episodes', 1);
+      const videos = intFlag(opts.videos, '--videos', 0);
       if (videos > 0 && !opts.out) throw new InputError('--videos', opts.videos, '0 unless --out <dir> is given (videos are written there)');
-      const controller = new AbortController();
-      const onSigint = () => controller.abort();
-      process.once('SIGINT', onSigint);
+      const interrupt = interruptOnSigint('stopping the evaluation workers');
       try {
         const { summary, results } = await evaluate({
           policy,
           task,
           episodes,
-          seed: integer(opts.seed, '--seed', 0),
-          workers: opts.workers === undefined ? undefined : integer(opts.workers, '--workers', 1),
-          maxSteps: opts.maxSteps === undefined ? undefined : integer(opts.maxSteps, '--max-steps', 1),
+          seed: intFlag(opts.seed, '--seed', 0),
+          workers: opts.workers === undefined ? undefined : intFlag(opts.workers, '--workers', 1),
+          maxSteps: opts.maxSteps === undefined ? undefined : intFlag(opts.maxSteps, '--max-steps', 1),
           recordEpisodes: videos,
           backend: opts.backend as string | undefined,
-          signal: controller.signal,
+          signal: interrupt.signal,
           onEpisode: opts.json ? undefined : (r, done) => info(`[${done}/${episodes}] seed ${r.seed}: max reward ${r.maxReward.toFixed(3)}${r.success ? ', success' : ''}, ${r.steps} steps`),
         });
         if (opts.out) {
@@ -75,7 +69,7 @@ Examples:
           ])}\n`,
         );
       } finally {
-        process.removeListener('SIGINT', onSigint);
+        interrupt.release();
       }
     });
 }

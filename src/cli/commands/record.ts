@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { writeEpisodes } from '../../data/export/episode-writer.js';
-import { FlowpolicyError, InputError } from '../../core/errors.js';
+import { FlowpolicyError } from '../../core/errors.js';
 import { decodeJpeg } from '../../ros/jpeg-decode.js';
 import { decodePng } from '../../ros/png-decode.js';
 import { EpisodeRecorder, recordedFeatures } from '../../ros/recorder.js';
@@ -8,12 +8,7 @@ import { parseRobotConfig } from '../../ros/ros-config.js';
 import { info, printJson } from '../output.js';
 import { readJsonFile } from '../read-json.js';
 import { openConnection } from './deploy.js';
-
-function positiveNumber(value: unknown, field: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InputError(field, value, 'a positive number');
-  return n;
-}
+import { intFlag, positiveFlag } from '../numbers.js';
 
 export function recordCommand(): Command {
   return new Command('record')
@@ -41,11 +36,10 @@ Example:
     )
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const config = parseRobotConfig(readJsonFile(String(opts.config), '--config'), String(opts.config));
-      const fps = opts.fps !== undefined ? positiveNumber(opts.fps, '--fps') : (config.action.rate ?? config.rate);
-      const duration = opts.duration !== undefined ? positiveNumber(opts.duration, '--duration') : undefined;
-      const maxEpisodes = opts.episodes !== undefined ? positiveNumber(opts.episodes, '--episodes') : undefined;
-      if (maxEpisodes !== undefined && !Number.isInteger(maxEpisodes)) throw new InputError('--episodes', opts.episodes, 'a positive integer');
-      const episodeSeconds = opts.episodeSeconds !== undefined ? positiveNumber(opts.episodeSeconds, '--episode-seconds') : undefined;
+      const fps = opts.fps !== undefined ? positiveFlag(opts.fps, '--fps') : (config.action.rate ?? config.rate);
+      const duration = opts.duration !== undefined ? positiveFlag(opts.duration, '--duration') : undefined;
+      const maxEpisodes = opts.episodes !== undefined ? intFlag(opts.episodes, '--episodes', 1) : undefined;
+      const episodeSeconds = opts.episodeSeconds !== undefined ? positiveFlag(opts.episodeSeconds, '--episode-seconds') : undefined;
       const conn = await openConnection(String(opts.ros), opts.auth as string | undefined);
       const recorder = new EpisodeRecorder({ connection: conn, config, fps, episodeSeconds, decoders: { png: decodePng, jpeg: decodeJpeg } });
       const features = recordedFeatures(config);

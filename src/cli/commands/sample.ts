@@ -6,12 +6,7 @@ import { loadPolicy } from '../../policy/checkpoint.js';
 import type { ObservationFrame } from '../../policy/policy.js';
 import { info, printJson } from '../output.js';
 import { readJsonArg } from '../read-json.js';
-
-function positiveInt(value: string, field: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InputError(field, value, 'a positive integer');
-  return n;
-}
+import { intFlag } from '../numbers.js';
 
 export function sampleCommand(): Command {
   return new Command('sample')
@@ -32,8 +27,7 @@ Example:
     )
     .action(async (checkpoint: string, opts: Record<string, string | boolean | undefined>) => {
       const backend = await useBackend(opts.backend as string | undefined);
-      const seed = Number(opts.seed);
-      if (!Number.isInteger(seed)) throw new InputError('--seed', opts.seed, 'an integer');
+      const seed = intFlag(opts.seed, '--seed');
       if (opts.solver !== undefined && !(SOLVERS as readonly string[]).includes(String(opts.solver))) {
         throw new InputError('--solver', opts.solver, `one of ${SOLVERS.join(', ')}`);
       }
@@ -45,7 +39,7 @@ Example:
       const { policy } = loadPolicy(checkpoint, { seed });
       const solver = {
         ...(opts.solver !== undefined ? { method: opts.solver as (typeof SOLVERS)[number] } : {}),
-        ...(opts.steps !== undefined ? { steps: positiveInt(String(opts.steps), '--steps') } : {}),
+        ...(opts.steps !== undefined ? { steps: intFlag(String(opts.steps), '--steps', 1) } : {}),
       };
       const chunk = policy.act(obs, { noise: noise as number[] | undefined, solver });
       const rows = Array.from({ length: chunk.horizon }, (_, i) => Array.from(chunk.actions.subarray(i * chunk.actionDim, (i + 1) * chunk.actionDim)));

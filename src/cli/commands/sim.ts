@@ -4,12 +4,14 @@ import { writeFileAtomic } from '../../core/files.js';
 import { loadDataset } from '../../data/load-dataset.js';
 import { createEnv, listTasks } from '../../../sim/registry.js';
 import '../../../sim/tasks.js';
-import { checkPolicyFitsTask, openPolicy, resolvePolicySource } from '../../../sim/eval/policy-source.js';
+import { checkPolicyFitsTask } from '../../../sim/eval/policy-fit.js';
+import { isScriptedSpec, openPolicy, resolvePolicySource } from '../../policy/policy-source.js';
 import { recordEpisodes } from '../../../sim/record-episodes.js';
 import { replayDataset } from '../../../sim/replay.js';
 import { useBackend } from '../../core/backend.js';
 import { writeEpisodes } from '../../data/export/episode-writer.js';
 import { info, printJson, table } from '../output.js';
+import { intFlag } from '../numbers.js';
 
 /** `1,3,5-9` -> [1, 3, 5, 6, 7, 8, 9]. */
 export function parseIndexList(text: string, field: string): number[] {
@@ -36,8 +38,7 @@ function replayCommand(): Command {
     .option('--json', 'print the summary as one JSON object on stdout')
     .addHelpText('after', '\nExample:\n  flowpolicy sim replay ../shared/datasets/pusht_cchi_v7_replay.zarr --out runs/replay.json')
     .action(async (path: string, opts: Record<string, string | boolean | undefined>) => {
-      const window = Number(opts.window);
-      if (!Number.isInteger(window) || window < 1) throw new InputError('--window', opts.window, 'a positive integer');
+      const window = intFlag(opts.window, '--window', 1);
       const dataset = await loadDataset(path);
       const report = await replayDataset(dataset, {
         task: String(opts.task),
@@ -56,6 +57,7 @@ function replayCommand(): Command {
         medianFinalCoverageDifference: report.medianFinalCoverageDifference,
         meanFinalCoverage: report.meanFinalCoverage,
         meanRecordedFinalCoverage: report.meanRecordedFinalCoverage,
+        meanRecordedMaxCoverage: report.meanRecordedMaxCoverage,
       };
       if (opts.json) return printJson(summary);
       process.stdout.write(
@@ -64,6 +66,7 @@ function replayCommand(): Command {
           [`median ${report.positionLabel} error, first ${window} steps`, summary.medianPositionErrorFirstSteps.toFixed(3)],
           ['median |final coverage - recorded|', summary.medianFinalCoverageDifference.toFixed(4)],
           ['mean final coverage: replay / recorded', `${summary.meanFinalCoverage.toFixed(3)} / ${summary.meanRecordedFinalCoverage.toFixed(3)}`],
+          ['mean max coverage of the recorded states', summary.meanRecordedMaxCoverage.toFixed(3)],
         ])}\n`,
       );
     });
@@ -81,16 +84,14 @@ function recordCommand(): Command {
     .option('--json', 'print a summary as one JSON object')
     .addHelpText('after', '\nExample:\n  flowpolicy sim record --task arm-reach --policy scripted:arm-reach-expert --episodes 200 --out data/arm-reach.zarr')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
-      const episodes = Number(opts.episodes);
-      const seed = Number(opts.seed);
-      if (!Number.isInteger(episodes) || episodes < 1) throw new InputError('--episodes', opts.episodes, 'a positive integer');
-      if (!Number.isInteger(seed) || seed < 0) throw new InputError('--seed', opts.seed, 'a non-negative integer');
+      const episodes = intFlag(opts.episodes, '--episodes', 1);
+      const seed = intFlag(opts.seed, '--seed', 0);
       const source = resolvePolicySource(String(opts.policy));
-      if (!source.startsWith('scripted:')) await useBackend(opts.backend as string | undefined);
+      if (!isScriptedSpec(source)) await useBackend(opts.backend as string | undefined);
       const env = await createEnv(String(opts.task));
       const policy = openPolicy(source);
       try {
-        checkPolicyFitsTask(policy, env, String(opts.policy));
+        checkPolicyFitsTask(policy.config, env, String(opts.policy));
         const recorded = recordEpisodes(env, policy, { episodes, seed });
         const summary = await writeEpisodes(String(opts.out), recorded, { fps: env.controlHz, task: env.task });
         const successRate = recorded.filter((e) => e.success).length / recorded.length;

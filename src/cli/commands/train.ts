@@ -1,12 +1,13 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { join } from 'node:path';
 import { useBackend } from '../../core/backend.js';
 import { InputError } from '../../core/errors.js';
 import { parseInput } from '../../core/schema.js';
 import { RunConfig } from '../../train/config.js';
 import { RUN_FILES, trainFlowPolicy } from '../../train/flow-trainer.js';
-import { configFlags, deepMerge, parseFlagValue, setPath } from '../config-flags.js';
-import { info, printJson, table } from '../output.js';
+import { addConfigFlags, assertResumable, configFlags, deepMerge, flagValues, setPath, type ConfigShortcut } from '../config-flags.js';
+import { interruptOnSigint } from '../interrupt.js';
+import { backendLine, info, printJson, table } from '../output.js';
 import { formatSeconds, TrainProgress } from '../progress.js';
 import { readJsonFile } from '../read-json.js';
 import { writeRunReport } from '../report.js';
@@ -15,7 +16,7 @@ import { writeRunReport } from '../report.js';
 const BASE = { policy: { net: { kind: 'mlp' }, flow: { timeSampler: { kind: 'uniform' } } } };
 
 /** Shortcut flags and the config path each one sets. */
-const SHORTCUTS: [flag: string, attr: string, path: string, description: string][] = [
+const SHORTCUTS: ConfigShortcut[] = [
   ['--dataset <path>', 'dataset', 'dataset.path', 'dataset to train on (Diffusion Policy .zarr)'],
   ['--policy <net>', 'policy', 'policy.net.kind', 'network: mlp or unet1d'],
   ['--steps <n>', 'steps', 'train.steps', 'optimizer steps'],
@@ -37,11 +38,8 @@ export function trainCommand(): Command {
     .option('--backend <name>', 'tensor backend: auto, tfjs-node-gpu, tfjs-node, wasm, cpu (env FLOWPOLICY_BACKEND)')
     .option('--json', 'print one JSON object with the results on stdout')
     .option('--no-progress', 'no progress output on stderr');
-  for (const [flag, , , description] of SHORTCUTS) cmd.option(flag, description);
-  for (const f of configFlags(RunConfig)) {
-    const shown = f.defaultValue === undefined ? '' : ` (default: ${JSON.stringify(f.defaultValue)})`;
-    cmd.addOption(new Option(`--${f.path} <value>`, `${f.description}${shown}`).helpGroup('Config fields (JSON values):'));
-  }
+  const fields = configFlags(RunConfig);
+  addConfigFlags(cmd, SHORTCUTS, fields);
   cmd.addHelpText(
     'after',
     `
@@ -52,11 +50,7 @@ Examples:
   );
   cmd.action(async (opts: Record<string, unknown>) => {
     const backend = await useBackend(opts.backend as string | undefined);
-    const flagValues: [string, unknown][] = [];
-    for (const [, attr, path] of SHORTCUTS) if (opts[attr] !== undefined) flagValues.push([path, parseFlagValue(String(opts[attr]))]);
-    for (const f of configFlags(RunConfig)) if (opts[f.path] !== undefined) flagValues.push([f.path, parseFlagValue(String(opts[f.path]))]);
-    // A dataset path is a string even when it looks like JSON (e.g. a number).
-    for (const fv of flagValues) if (fv[0] === 'dataset.path') fv[1] = String(fv[1]);
+    const values = flagValues(opts, SHORTCUTS, fields, ['dataset.path']);
 
     let raw: Record<string, unknown>;
     let runDir: string;
@@ -66,27 +60,18 @@ Examples:
       if (opts.config !== undefined) throw new InputError('--config', opts.config, 'no --config with --resume (the run keeps its own config.json)');
       if (opts.out !== undefined && opts.out !== runDir) throw new InputError('--out', opts.out, `the resumed folder ${runDir} or nothing`);
       raw = readJsonFile(join(runDir, RUN_FILES.config), '--resume') as Record<string, unknown>;
-      for (const [path] of flagValues) {
-        if (path !== 'train.steps') throw new InputError(`--${path}`, 'given', 'no config change on --resume except train.steps (--steps)');
-      }
+      assertResumable(values);
     } else {
       runDir = opts.out !== undefined ? String(opts.out) : join('runs', timestamp());
       raw = deepMerge(BASE, opts.config !== undefined ? readJsonFile(String(opts.config), '--config') : {}) as Record<string, unknown>;
     }
-    for (const [path, value] of flagValues) setPath(raw, path, value);
+    for (const [path, value] of values) setPath(raw, path, value);
     const config = parseInput(RunConfig, raw, resume ? join(runDir, RUN_FILES.config) : opts.config !== undefined ? String(opts.config) : 'command line');
 
     const json = opts.json === true;
     const progress = new TrainProgress(process.stderr, opts.progress !== false);
-    info(`backend: ${backend.detail}${backend.skipped.length ? ` (skipped ${backend.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})` : ''}`);
-
-    const controller = new AbortController();
-    const onSigint = (): void => {
-      if (controller.signal.aborted) process.exit(130);
-      controller.abort();
-      info('\ninterrupt: saving the run after this step (Ctrl-C again to quit at once; files are written atomically)');
-    };
-    process.on('SIGINT', onSigint);
+    info(backendLine(backend));
+    const interrupt = interruptOnSigint('saving the run after this step (files are written atomically)');
     let lastVal: number | null = null;
     // Reports are drawn in the background at each save; a failure there must not stop training.
     let reportError: Error | null = null;
@@ -101,7 +86,7 @@ Examples:
         runDir,
         resume,
         hooks: {
-          signal: controller.signal,
+          signal: interrupt.signal,
           onStart: (s) => {
             info(
               `dataset: ${config.dataset.path}: ${s.trainEpisodes} training / ${s.valEpisodes} validation episodes, ${s.trainWindows} / ${s.valWindows} windows`,
@@ -155,7 +140,7 @@ Examples:
       }
     } finally {
       progress.stop();
-      process.off('SIGINT', onSigint);
+      interrupt.release();
     }
   });
   return cmd;

@@ -1,21 +1,21 @@
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { useBackend } from '../../core/backend.js';
-import { InputError } from '../../core/errors.js';
 import { appendEpisodes, writeEpisodes } from '../../data/export/episode-writer.js';
-import { openPolicy, resolvePolicySource } from '../../../sim/eval/policy-source.js';
+import { isScriptedSpec, openPolicy, resolvePolicySource } from '../../policy/policy-source.js';
 import type { Policy } from '../../policy/policy.js';
 import { getTask } from '../../../sim/registry.js';
 import '../../../sim/tasks.js';
 import { startViewer, type RecordingInfo } from '../../../sim/viewer/server.js';
-import type { RecordedEpisode } from '../../../sim/viewer/recorder.js';
+import type { TeleopEpisode } from '../../../sim/viewer/recorder.js';
 import { info, printJson } from '../output.js';
+import { intFlag } from '../numbers.js';
 
 /**
  * Save teleoperated episodes as a flowpolicy dataset: the first save
  * creates it, later saves (and later sessions) append to it.
  */
-async function saveTo(dir: string, episodes: RecordedEpisode[], rec: RecordingInfo): Promise<string> {
+async function saveTo(dir: string, episodes: TeleopEpisode[], rec: RecordingInfo): Promise<string> {
   const summary = existsSync(dir) ? await appendEpisodes(dir, episodes) : await writeEpisodes(dir, episodes, { fps: rec.fps, task: rec.task, features: rec.features });
   return `saved ${episodes.length} episode(s) to ${summary.path} (now ${summary.numEpisodes} episodes, ${summary.numFrames} frames)`;
 }
@@ -40,16 +40,14 @@ Examples:
     .action(async (checkpoint: string | undefined, opts: Record<string, string | boolean | undefined>) => {
       const task = String(opts.task);
       getTask(task);
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InputError('--port', opts.port, 'an integer in 0..65535');
-      const seed = Number(opts.seed);
-      if (!Number.isInteger(seed) || seed < 0) throw new InputError('--seed', opts.seed, 'a non-negative integer');
+      const port = intFlag(opts.port, '--port', 0, 65535);
+      const seed = intFlag(opts.seed, '--seed', 0);
       const record = opts.record === undefined ? undefined : String(opts.record);
       let policy: Policy | undefined;
       if (checkpoint !== undefined) {
         const source = resolvePolicySource(checkpoint);
-        if (!source.startsWith('scripted:')) await useBackend(opts.backend as string | undefined);
-        policy = openPolicy(source, seed);
+        if (!isScriptedSpec(source)) await useBackend(opts.backend as string | undefined);
+        policy = openPolicy(source, { seed });
       }
       const viewer = await startViewer({ task, port, seed, policy, onSave: record === undefined ? undefined : (eps, rec) => saveTo(record, eps, rec) });
       if (opts.json) printJson({ url: viewer.url, task, policy: checkpoint ?? null, record: record ?? null });
