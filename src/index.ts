@@ -49,6 +49,7 @@ export { saveCheckpoint, readCheckpoint, loadPolicy, encodeCheckpoint, decodeChe
 export { StudentPolicy, type StudentActOptions, type StudentEngine, type StudentPolicyOptions } from './policy/student-policy.js';
 export { StudentConfig, studentConfigFor } from './policy/student-config.js';
 export { RealtimeMlp } from './policy/realtime-mlp.js';
+export { openPolicy, resolvePolicySource, resolveCheckpointPath, policyIoOf, registerScriptedPolicy, listScriptedPolicies, isScriptedSpec, type ScriptedPolicyDefinition } from './policy/policy-source.js';
 
 // train: the trainer and its parts
 export { RunConfig, DatasetConfig, PolicyOptions, TrainOptions, type RunConfigInput } from './train/config.js';
