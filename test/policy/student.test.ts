@@ -180,8 +180,10 @@ describe('the real-time forward pass', () => {
     for (const kernel of kernels) expect(realtimeError(big, kernel)).toBeLessThan(1e-5);
   });
 
-  it.skipIf(!existsSync(PUSHT_TEACHER))('equals tfjs within 1e-5 on the trained Push-T teacher (907k parameters)', () => {
-    const { policy } = loadPolicy(PUSHT_TEACHER, { kind: 'flow' });
+  it('equals tfjs within 1e-5 at the Push-T size (907k parameters; the trained teacher when this checkout has one)', () => {
+    // A clean checkout (CI) has no trained run: the same network freshly initialised runs every kernel block the same way.
+    const policy = existsSync(PUSHT_TEACHER) ? loadPolicy(PUSHT_TEACHER, { kind: 'flow' }).policy : teacher(8, { kind: 'mlp', hidden: 512, layers: 4, timeEmbedDim: 64, activation: 'mish' });
+    expect(policy.net.registry.count()).toBe(907_616);
     const s = StudentPolicy.fromTeacher(policy, { engine: 'tfjs' });
     for (const kernel of kernels) expect(realtimeError(s, kernel, 4)).toBeLessThan(1e-5);
   });
