@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadDataset } from '../../src/data/load-dataset.js';
-import { CLI } from '../helpers/cli.js';
+import { loadDataset } from '../../../src/data/load-dataset.js';
+import { CLI } from '../../helpers/cli.js';
 import {
   LIMITS_ARG,
   readEvents,
@@ -15,7 +15,7 @@ import {
   rosSuite,
   type Peer,
   type Roscore,
-} from './harness.js';
+} from '../../ros/harness.js';
 
 /**
  * End to end on a real ROS 1 graph: roscore + the rosbridge peer + the

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/cli.js';
+import { CLI } from '../../helpers/cli.js';
 import {
   freePort,
   LIMITS_ARG,
@@ -16,7 +16,7 @@ import {
   rosSuite,
   type Peer,
   type Roscore,
-} from './harness.js';
+} from '../../ros/harness.js';
 
 /**
  * Faults on a real ROS graph: the bridge killed mid-stream, stale and NaN
