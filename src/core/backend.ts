@@ -1,13 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError, FlowpolicyError } from './errors.js';
+import { useNativeMatMul } from './native-blas.js';
 
 /**
  * Tensor backends in order of preference. The two tfjs-node packages bind
  * libtensorflow, which their install downloads from outside npm, so they are
  * never dependencies: they are used when the user has installed them.
+ * `native` is tfjs's wasm backend with its matrix products on the system's
+ * OpenBLAS (core/native-blas.ts), available when flowpolicy's addon built
+ * at install.
  */
-export const BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['tfjs-node-gpu', 'tfjs-node', 'native', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
+/** What --backend and FLOWPOLICY_BACKEND accept, for help texts. */
+export const BACKEND_CHOICES = ['auto', ...BACKENDS].join(', ');
 export type BackendRequest = BackendName | 'auto';
 
 export interface BackendInfo {
@@ -24,8 +30,15 @@ export interface BackendInfo {
 const PACKAGE_OF: Partial<Record<BackendName, string>> = {
   'tfjs-node-gpu': '@tensorflow/tfjs-node-gpu',
   'tfjs-node': '@tensorflow/tfjs-node',
+  native: '@tensorflow/tfjs-backend-wasm',
   wasm: '@tensorflow/tfjs-backend-wasm',
 };
+
+/** The name tfjs registers each backend under. */
+function tfNameOf(name: BackendName): string {
+  if (name === 'tfjs-node' || name === 'tfjs-node-gpu') return 'tensorflow';
+  return name === 'native' ? 'wasm' : name;
+}
 
 let active: BackendInfo | null = null;
 
@@ -51,11 +64,20 @@ async function activate(name: BackendName): Promise<{ tfName: string; detail: st
       return { reason: `${pkg} failed to load: ${(err as Error).message.split('\n')[0]}` };
     }
   }
-  const tfName = name === 'tfjs-node' || name === 'tfjs-node-gpu' ? 'tensorflow' : name;
+  const tfName = tfNameOf(name);
   if (!tf.findBackendFactory(tfName)) {
     return {
       reason: `${pkg ?? name} loaded but registered no '${tfName}' backend with flowpolicy's @tensorflow/tfjs ${tf.version.tfjs}: install the same tfjs version`,
     };
+  }
+  // The wasm kernels are shared by 'native' and 'wasm': route the matrix products for the one asked.
+  let blasConfig = '';
+  if (tfName === 'wasm') {
+    const native = useNativeMatMul(name === 'native');
+    if (name === 'native') {
+      if (!native.ok) return { reason: native.reason };
+      blasConfig = `${native.blas.config().split(' ')[0]} ${native.blas.config().split(' ')[1]}, ${native.blas.threads()} thread${native.blas.threads() === 1 ? '' : 's'}`;
+    }
   }
   let ok = false;
   try {
@@ -67,10 +89,11 @@ async function activate(name: BackendName): Promise<{ tfName: string; detail: st
   // tfjs falls back silently (e.g. wasm with threads forced on in Node ends up on cpu): check.
   if (!ok || tf.getBackend() !== tfName) return { reason: `${tfName} failed to initialise (tfjs is on '${tf.getBackend()}')` };
   let detail: string = name;
-  if (name === 'wasm') {
+  if (name === 'wasm' || name === 'native') {
     const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
     const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-    detail = `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads ? 'multithreaded' : '1 thread'})`;
+    const wasm = `${simd ? 'SIMD' : 'no SIMD'}, ${threads ? 'multithreaded' : '1 thread'}`;
+    detail = name === 'native' ? `native (matrix products on ${blasConfig}; other kernels wasm, ${wasm})` : `wasm (${wasm})`;
   } else if (name === 'cpu') {
     detail = 'cpu (plain JavaScript kernels, slow)';
   } else {
@@ -96,7 +119,7 @@ function defaultEnv(): Record<string, string | undefined> {
 
 /**
  * Select the tensor backend. `auto` takes the first that works of
- * tfjs-node-gpu, tfjs-node, wasm, cpu; a named backend that cannot run is an
+ * tfjs-node-gpu, tfjs-node, native, wasm, cpu; a named backend that cannot run is an
  * error rather than a silent fallback, since the user asked for it.
  */
 export async function useBackend(request?: string | null, env?: Record<string, string | undefined>): Promise<BackendInfo> {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { matMul } from './dense.js';
+import { affine } from './dense.js';
 import type { ParamSink, ParamStore } from './params.js';
 
 /**
@@ -43,7 +43,7 @@ export class Conv1d {
 
   protected project(p: ParamStore, cols: tf.Tensor3D): tf.Tensor3D {
     const [b, t, kc] = cols.shape;
-    const y = tf.add(matMul(cols.reshape([b * t, kc]), p.get(this.w) as tf.Tensor2D), p.get(this.b));
+    const y = affine(cols.reshape([b * t, kc]), p.get(this.w) as tf.Tensor2D, p.get(this.b) as tf.Tensor1D);
     return y.reshape([b, t, this.outCh]);
   }
 

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { activeNativeBlas } from '../core/native-blas.js';
+import { rawElementwiseOp } from '../core/raw-kernel.js';
 import type { WeightMap } from '../nets/params.js';
 
 export interface AdamWOptions {
@@ -23,6 +25,33 @@ export interface AdamWState {
  *   m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
  *   p <- p (1 - lr wd) - lr (m / (1 - b1^k)) / (sqrt(v / (1 - b2^k)) + eps)
  */
+
+/** The update of one parameter tensor; attrs: b1, b2, bc1 = 1 - b1^k, bc2 = 1 - b2^k, eps, lr, decay = 1 - lr wd, scale (the clip factor). */
+const adamStep = rawElementwiseOp(
+  'FlowpolicyAdamW',
+  ['p', 'g', 'm', 'v'],
+  3,
+  ([p, g, m, v], [pOut, mOut, vOut], { b1, b2, bc1, bc2, eps, lr, decay, scale }) => {
+    const blas = activeNativeBlas();
+    if (blas) return blas.adamw(p, g, m, v, pOut, mOut, vOut, b1, b2, bc1, bc2, eps, lr, decay, scale);
+    for (let i = 0; i < p.length; i++) {
+      const gi = g[i] * scale;
+      const mi = b1 * m[i] + (1 - b1) * gi;
+      const vi = b2 * v[i] + (1 - b2) * gi * gi;
+      mOut[i] = mi;
+      vOut[i] = vi;
+      pOut[i] = p[i] * decay - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps);
+    }
+  },
+  ([p, g0, m0, v0], { b1, b2, bc1, bc2, eps, lr, decay, scale }) => {
+    const g = tf.mul(g0, scale);
+    const m = tf.add(tf.mul(m0, b1), tf.mul(g, 1 - b1));
+    const v = tf.add(tf.mul(v0, b2), tf.mul(tf.square(g), 1 - b2));
+    const update = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), eps));
+    return [tf.sub(tf.mul(p, decay), tf.mul(update, lr)), m, v];
+  },
+);
+
 export class AdamW {
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
@@ -52,23 +81,23 @@ export class AdamW {
     const { beta1: b1, beta2: b2, eps, weightDecay, gradClip } = this.options;
     const bc1 = 1 - Math.pow(b1, this.k);
     const bc2 = 1 - Math.pow(b2, this.k);
-    return tf.tidy(() => {
-      const sq = [...grads.values()].map((g) => tf.sum(tf.square(g)));
-      const norm = tf.sqrt(tf.addN(sq)) as tf.Scalar;
-      const scale = gradClip > 0 ? tf.minimum(1, tf.div(gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
-      for (const [name, p] of this.params) {
-        const g0 = grads.get(name);
-        if (!g0) continue;
-        const g = tf.mul(g0, scale);
-        const m = this.m.get(name)!;
-        const v = this.v.get(name)!;
-        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
-        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
-        const update = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), eps));
-        p.assign(tf.sub(tf.mul(p, 1 - lr * weightDecay), tf.mul(update, lr)));
-      }
-      return tf.keep(norm);
-    });
+    // The global norm is read back to scale every update in one pass per parameter (a free sync on wasm and cpu).
+    const normT = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+    const norm = normT.dataSync()[0];
+    const scale = gradClip > 0 ? Math.min(1, gradClip / (norm + 1e-6)) : 1;
+    const attrs = { b1, b2, bc1, bc2, eps, lr, decay: 1 - lr * weightDecay, scale };
+    for (const [name, p] of this.params) {
+      const g = grads.get(name);
+      if (!g) continue;
+      const m = this.m.get(name)!;
+      const v = this.v.get(name)!;
+      const next = tf.tidy(() => adamStep([p, g, m, v], attrs));
+      p.assign(next[0]);
+      m.assign(next[1]);
+      v.assign(next[2]);
+      tf.dispose(next);
+    }
+    return normT;
   }
 
   getState(): AdamWState {

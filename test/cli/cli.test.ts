@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../helpers/cli.js';
 import { PUSHT_ZARR, tempDir } from '../helpers/tmp.js';
+import { AUTO_BACKEND } from '../helpers/backend.js';
 
 const dir = tempDir();
 const run = join(dir, 'run');
@@ -35,9 +36,9 @@ describe('flowpolicy CLI', () => {
     const r = runCli(['train', '--dataset', PUSHT_ZARR, '--out', run, '--steps', '40', ...small, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out).toMatchObject({ runDir: run, step: 40, totalSteps: 40, interrupted: false, backend: 'wasm' });
+    expect(out).toMatchObject({ runDir: run, step: 40, totalSteps: 40, interrupted: false, backend: AUTO_BACKEND });
     expect(out.valLoss).toBeLessThan(out.firstValLoss);
-    expect(r.stderr).toMatch(/backend: wasm \(SIMD/);
+    expect(r.stderr).toMatch(new RegExp(`backend: ${AUTO_BACKEND} \\(.*SIMD`));
     expect(r.stderr).toContain('90 training / 4 validation episodes');
     const report = readFileSync(join(run, 'report.html'), 'utf8');
     expect(report).toContain('<svg');
@@ -92,7 +93,7 @@ describe('flowpolicy CLI', () => {
       [['train', '--dataset', join(dir, 'missing.zarr'), '--out', join(dir, 'x1')], /error: dataset = ".*missing.zarr", expected an existing dataset path/],
       [['train', '--dataset', PUSHT_ZARR, '--out', join(dir, 'x2'), '--train.lr', 'fast'], /error: command line: train.lr = "fast", expected a value of type number/],
       [['train', '--dataset', PUSHT_ZARR, '--out', join(dir, 'x3'), '--policy.net.kind', 'transformer'], /policy.net.kind = "transformer", expected one of/],
-      [['train', '--dataset', PUSHT_ZARR, '--backend', 'gpu'], /error: --backend = "gpu", expected one of auto, tfjs-node-gpu, tfjs-node, wasm, cpu/],
+      [['train', '--dataset', PUSHT_ZARR, '--backend', 'gpu'], /error: --backend = "gpu", expected one of auto, tfjs-node-gpu, tfjs-node, native, wasm, cpu/],
       [['train', '--dataset', PUSHT_ZARR, '--out', run], /--out = ".*run", expected a new or empty run folder/],
       [['sample', ckpt, '--obs', '{"observation.state": [1, 2]}'], /error: observation\["observation.environment_state"\] = undefined, expected an array of 18 finite numbers/],
       [['sample', ckpt, '--obs', '{not json'], /error: --obs = "\{not json", expected valid JSON/],

@@ -8,6 +8,7 @@ import { trainFlowPolicy } from '../../src/train/flow-trainer.js';
 import { ringDataset, ringRunConfig } from '../helpers/ring.js';
 import { BOUND, correct, ringScore } from '../helpers/ring-score.js';
 import { tempDir } from '../helpers/tmp.js';
+import { TEST_BACKEND } from '../helpers/backend.js';
 
 // The unconditional control of conditional-ring.test.ts, in its own file so
 // the two trainings run on two workers at once.
@@ -15,7 +16,7 @@ describe('a flow model that never sees the condition', () => {
   let blind: FlowPolicy;
 
   beforeAll(async () => {
-    await useBackend('wasm');
+    await useBackend(TEST_BACKEND);
     const r = await trainFlowPolicy(RunConfig.parse(ringRunConfig()), {
       runDir: join(tempDir(), 'run'),
       dataset: ringDataset({ episodes: 8, frames: 1024, seed: 11, blindCondition: true }),

@@ -8,6 +8,7 @@ import { trainFlowPolicy } from '../../src/train/flow-trainer.js';
 import { ringDataset, ringRunConfig } from '../helpers/ring.js';
 import { BOUND, correct, flippedSign, reversedTime, ringNoiseFloor, ringScore } from '../helpers/ring-score.js';
 import { tempDir } from '../helpers/tmp.js';
+import { TEST_BACKEND } from '../helpers/backend.js';
 
 /**
  * End to end on a distribution with known samples: the real trainer on a
@@ -22,7 +23,7 @@ describe('conditional flow matching on a ring of Gaussians', () => {
   let val: { first: number | null; last: number | null };
 
   beforeAll(async () => {
-    await useBackend('wasm');
+    await useBackend(TEST_BACKEND);
     const r = await trainFlowPolicy(RunConfig.parse(ringRunConfig()), { runDir: join(tempDir(), 'run'), dataset: ringDataset({ episodes: 8, frames: 1024, seed: 11 }) });
     val = { first: r.firstValLoss, last: r.valLoss };
     policy = loadPolicy(r.checkpointPath, { kind: 'flow' }).policy;

@@ -2,9 +2,10 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/core/backend.js';
 import { imleLoss, imleSelect, meanRowDistance, regressionLoss, selectedRows } from '../../src/flow/imle.js';
+import { TEST_BACKEND } from '../helpers/backend.js';
 
 beforeAll(async () => {
-  await useBackend('wasm');
+  await useBackend(TEST_BACKEND);
 });
 
 /**

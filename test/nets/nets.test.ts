@@ -7,6 +7,7 @@ import { matMul } from '../../src/nets/dense.js';
 import { GroupNorm } from '../../src/nets/group-norm.js';
 import { ParamRegistry, ParamStore, type WeightMap } from '../../src/nets/params.js';
 import { createVelocityNet, type NetConfig } from '../../src/nets/velocity-net.js';
+import { AUTO_BACKEND, TEST_BACKEND } from '../helpers/backend.js';
 
 const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor): number => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 
@@ -18,7 +19,7 @@ beforeAll(async () => {
   await useBackend('cpu');
 });
 afterAll(async () => {
-  await useBackend('wasm');
+  await useBackend(TEST_BACKEND);
 });
 
 describe('layers against tfjs reference ops (cpu)', () => {
@@ -130,15 +131,17 @@ describe('velocity networks', () => {
     expect(first(a)).not.toEqual(first(c));
   });
 
-  it.each(configs)('$kind gives the same outputs and gradients on wasm as on cpu', async (config) => {
+  // Every backend this checkout has against cpu: wasm always, native where its addon built.
+  const fast = AUTO_BACKEND === 'native' ? ['wasm', 'native'] : ['wasm'];
+  it.each(configs.flatMap((config) => fast.map((backend) => ({ ...config, backend }))))('$kind gives the same outputs and gradients on $backend as on cpu', async ({ backend, ...config }) => {
     const net = createVelocityNet(config, dims);
     const weights = net.registry.initialize(new Rng(5));
     const rng = new Rng(6);
     const xs = rng.fillNormal(new Float32Array(4 * 32));
     const ts = Float32Array.from([0.1, 0.4, 0.7, 0.95]);
     const cs = rng.fillNormal(new Float32Array(4 * 40));
-    const run = async (backend: 'cpu' | 'wasm') => {
-      await useBackend(backend);
+    const run = async (name: string) => {
+      await useBackend(name);
       const p = ParamStore.fromWeights(net.registry, weights, { kind: 'trainable' });
       const vars = p.variables();
       const { value, grads } = tf.variableGrads(
@@ -150,10 +153,10 @@ describe('velocity networks', () => {
       return out;
     };
     const cpu = await run('cpu');
-    const wasm = await run('wasm');
-    expect(Math.abs(cpu.loss - wasm.loss)).toBeLessThan(1e-5 * Math.max(1, cpu.loss));
+    const other = await run(backend);
+    expect(Math.abs(cpu.loss - other.loss)).toBeLessThan(1e-5 * Math.max(1, cpu.loss));
     for (const [name, g] of cpu.grads) {
-      const h = wasm.grads.get(name)!;
+      const h = other.grads.get(name)!;
       const scale = Math.max(1e-3, ...Array.from(g, Math.abs));
       const worst = Math.max(...Array.from(g, (v, i) => Math.abs(v - h[i])));
       expect(worst / scale, name).toBeLessThan(1e-3);

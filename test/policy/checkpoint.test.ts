@@ -10,9 +10,10 @@ import { encodeWeights } from '../../src/nets/weight-codec.js';
 import { CHECKPOINT_FORMAT, decodeCheckpoint, encodeCheckpoint, loadPolicy, readCheckpoint, saveCheckpoint } from '../../src/policy/checkpoint.js';
 import { frame, smallConfig, smallPolicy, workspaceStats } from '../helpers/policy.js';
 import { tempDir } from '../helpers/tmp.js';
+import { TEST_BACKEND } from '../helpers/backend.js';
 
 beforeAll(async () => {
-  await useBackend('wasm');
+  await useBackend(TEST_BACKEND);
 });
 
 const dir = tempDir();

@@ -3,9 +3,10 @@ import { useBackend } from '../../src/core/backend.js';
 import { InputError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { frame, smallPolicy } from '../helpers/policy.js';
+import { TEST_BACKEND } from '../helpers/backend.js';
 
 beforeAll(async () => {
-  await useBackend('wasm');
+  await useBackend(TEST_BACKEND);
 });
 
 describe('FlowPolicy.act', () => {

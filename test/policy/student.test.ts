@@ -15,9 +15,10 @@ import { StudentConfig, studentConfigFor } from '../../src/policy/student-config
 import { LATENT_PROJECTION, StudentPolicy, studentNetOf } from '../../src/policy/student-policy.js';
 import { frame, smallConfig, workspaceStats } from '../helpers/policy.js';
 import { tempDir } from '../helpers/tmp.js';
+import { TEST_BACKEND } from '../helpers/backend.js';
 
 beforeAll(async () => {
-  await useBackend('wasm');
+  await useBackend(TEST_BACKEND);
 });
 
 const dir = tempDir();

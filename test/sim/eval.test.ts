@@ -10,11 +10,12 @@ import { evaluate } from '../../sim/eval/evaluate.js';
 import { runCli } from '../helpers/cli.js';
 import { smallConfig, smallPolicy, workspaceStats } from '../helpers/policy.js';
 import { tempDir } from '../helpers/tmp.js';
+import { AUTO_BACKEND, TEST_BACKEND } from '../helpers/backend.js';
 
 const dir = tempDir();
 
 beforeAll(async () => {
-  await useBackend('wasm');
+  await useBackend(TEST_BACKEND);
 });
 
 function save(policy: FlowPolicy, name: string): string {
@@ -46,7 +47,7 @@ describe('evaluate', () => {
     const path = save(smallPolicy(3), 'fits.fpk');
     const { summary, results } = await evaluate({ policy: path, task: 'pusht', episodes: 2, seed: 7, workers: 2, maxSteps: 20 });
     expect(summary.policyKind).toBe('flow');
-    expect(summary.backend).toBe('wasm');
+    expect(summary.backend).toBe(AUTO_BACKEND);
     // 20 steps of Ta = 8: three policy calls an episode (8 + 8 + 4 actions).
     for (const r of results) expect({ steps: r.steps, calls: r.latenciesMs.length }).toEqual({ steps: 20, calls: 3 });
     expect(summary.latencyMsP50).toBeGreaterThan(0);

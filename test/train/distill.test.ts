@@ -20,6 +20,7 @@ import { partPath } from '../../src/train/teacher-cache.js';
 import { loadTrainState } from '../../src/train/train-state.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
+import { TEST_BACKEND } from '../helpers/backend.js';
 
 /**
  * A 2-D conditional mixture with known modes: the condition is u in [-1, 1]
@@ -96,7 +97,7 @@ const distill = (extra: Partial<DistillConfigInput> & { train?: DistillConfigInp
   });
 
 beforeAll(async () => {
-  await useBackend('wasm');
+  await useBackend(TEST_BACKEND);
   await writeMixture(datasetPath, 4, 192, 11);
   dataset = await loadDataset(datasetPath);
   const r = await trainFlowPolicy(

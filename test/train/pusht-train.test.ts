@@ -11,6 +11,7 @@ import { RUN_FILES, trainFlowPolicy } from '../../src/train/flow-trainer.js';
 import { MetricsLog } from '../../src/train/metrics-log.js';
 import { loadTrainState } from '../../src/train/train-state.js';
 import { PUSHT_ZARR, tempDir } from '../helpers/tmp.js';
+import { TEST_BACKEND } from '../helpers/backend.js';
 
 const dir = tempDir();
 let dataset: EpisodeDataset;
@@ -23,7 +24,7 @@ const config = (steps: number, extra: Partial<RunConfigInput['train']> = {}): Ru
   });
 
 beforeAll(async () => {
-  await useBackend('wasm');
+  await useBackend(TEST_BACKEND);
   dataset = await loadDataset(PUSHT_ZARR);
 });
 
@@ -43,7 +44,7 @@ describe('training the Push-T state teacher on the real demonstrations', () => {
     const c = readCheckpoint(checkpoint);
     expect(c.config.observation.features.map((f) => f.key)).toEqual(['observation.environment_state', 'observation.state']);
     expect(c.config.action).toEqual({ key: 'action', dim: 2, horizon: 16, execute: 8 });
-    expect(c.meta).toMatchObject({ step: 200, backend: 'wasm' });
+    expect(c.meta).toMatchObject({ step: 200, backend: TEST_BACKEND });
     expect(JSON.parse(readFileSync(join(runDir, RUN_FILES.config), 'utf8'))).toEqual(JSON.parse(JSON.stringify(config(200))));
   }, 120_000);
 
@@ -63,7 +64,7 @@ describe('training the Push-T state teacher on the real demonstrations', () => {
     };
     const wasm = await actOn('wasm');
     const cpu = await actOn('cpu');
-    await useBackend('wasm');
+    await useBackend(TEST_BACKEND);
     for (const k of ['seeded', 'explicit'] as const) {
       wasm[k].forEach((v, i) => expect(Math.abs(v - cpu[k][i]), `${k}[${i}]`).toBeLessThan(1e-3));
     }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { useBackend } from '../../core/backend.js';
+import { BACKEND_CHOICES, useBackend } from '../../core/backend.js';
 import { InputError } from '../../core/errors.js';
 import { parseInput } from '../../core/schema.js';
 import { DistillConfig } from '../../train/distill-config.js';
@@ -35,7 +35,7 @@ export function distillCommand(): Command {
     .requiredOption('--out <dir>', 'run folder of the student')
     .option('--resume', 'continue the distillation in --out from its last save (train.steps may be raised)')
     .option('--config <file>', 'distillation config (JSON); flags override its fields')
-    .option('--backend <name>', 'tensor backend: auto, tfjs-node-gpu, tfjs-node, wasm, cpu (env FLOWPOLICY_BACKEND)')
+    .option('--backend <name>', `tensor backend: ${BACKEND_CHOICES} (env FLOWPOLICY_BACKEND)`)
     .option('--json', 'print one JSON object with the results on stdout')
     .option('--no-progress', 'no progress output on stderr');
   addConfigFlags(cmd, SHORTCUTS, FIELD_FLAGS);

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { useBackend } from '../../core/backend.js';
+import { BACKEND_CHOICES, useBackend } from '../../core/backend.js';
 import { InputError } from '../../core/errors.js';
 import { SOLVERS } from '../../flow/ode.js';
 import { loadPolicy } from '../../policy/checkpoint.js';
@@ -17,7 +17,7 @@ export function sampleCommand(): Command {
     .option('--noise <json>', 'explicit initial noise (horizon x action dim values) instead of a seeded draw')
     .option('--solver <name>', `ODE solver: ${SOLVERS.join(', ')} (default: the checkpoint's)`)
     .option('--steps <n>', 'solver steps (fixed-step solvers)')
-    .option('--backend <name>', 'tensor backend: auto, tfjs-node-gpu, tfjs-node, wasm, cpu (env FLOWPOLICY_BACKEND)')
+    .option('--backend <name>', `tensor backend: ${BACKEND_CHOICES} (env FLOWPOLICY_BACKEND)`)
     .option('--json', 'print one JSON object on stdout')
     .addHelpText(
       'after',

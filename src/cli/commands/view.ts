@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { useBackend } from '../../core/backend.js';
+import { BACKEND_CHOICES, useBackend } from '../../core/backend.js';
 import { appendEpisodes, writeEpisodes } from '../../data/export/episode-writer.js';
 import { isScriptedSpec, openPolicy, resolvePolicySource } from '../../policy/policy-source.js';
 import type { Policy } from '../../policy/policy.js';
@@ -28,7 +28,7 @@ export function viewCommand(): Command {
     .option('--port <n>', 'port on 127.0.0.1 (0: a free one)', '8765')
     .option('--seed <n>', 'seed of the first episode', '0')
     .option('--record <dir>', 'dataset the Save button writes teleoperated episodes to (created, or appended to)')
-    .option('--backend <name>', 'tensor backend for checkpoint policies: auto, tfjs-node-gpu, tfjs-node, wasm, cpu')
+    .option('--backend <name>', `tensor backend for checkpoint policies: ${BACKEND_CHOICES}`)
     .option('--json', 'print {"url": ...} as one JSON object on stdout once the page is up')
     .addHelpText(
       'after',
