@@ -14,7 +14,8 @@
  */
 
 // core: backend, randomness, errors, files
-export { useBackend, activeBackend, resolveBackendRequest, BACKENDS, type BackendName, type BackendInfo } from './core/backend.js';
+export { useBackend, activeBackend, resolveBackendRequest, BACKENDS, BACKEND_CHOICES, type BackendName, type BackendInfo } from './core/backend.js';
+export { loadNativeBlas, activeNativeBlas, type NativeBlas } from './core/native-blas.js';
 export { Rng, type RngState } from './core/rng.js';
 export { FlowpolicyError, InputError, InputErrors, CorruptFileError } from './core/errors.js';
 export { parseInput } from './core/schema.js';
@@ -28,6 +29,10 @@ export { integrate, SolverConfig, SOLVERS, type SolverName, type SolverOptions, 
 export { cfmLoss } from './flow/loss.js';
 export { imleLoss, imleSelect, regressionLoss, type ImleDims, type ImleSelection } from './flow/imle.js';
 export { slicedWasserstein } from './flow/sliced-wasserstein.js';
+export { LfmScheduleConfig, ouSteps, cumulativeSignal } from './flow/lfm-schedule.js';
+export { ouStep, ouStepPairs } from './flow/lfm-ou.js';
+export { LfmInterpolant, LFM_INTERPOLANTS, lfmPath, trigonometricPath } from './flow/lfm-interpolant.js';
+export { pushPool, pushThroughChain, generateThroughChain, chainLogLikelihood, type LfmSolverOptions, type ChainResult, type DivergenceField, type DensityBlock, type LikelihoodResult } from './flow/lfm.js';
 
 // nets: velocity networks
 export { NetConfig, MlpNetConfig, UNet1dNetConfig, createVelocityNet, type VelocityNet, type NetDims } from './nets/velocity-net.js';
@@ -50,6 +55,8 @@ export { StudentPolicy, type StudentActOptions, type StudentEngine, type Student
 export { StudentConfig, studentConfigFor } from './policy/student-config.js';
 export { RealtimeMlp } from './policy/realtime-mlp.js';
 export { openPolicy, resolvePolicySource, resolveCheckpointPath, policyIoOf, registerScriptedPolicy, listScriptedPolicies, isScriptedSpec, type ScriptedPolicyDefinition } from './policy/policy-source.js';
+export { LfmPolicyConfig, LfmSpec, LfmFlowSpec, DEFAULT_LFM_SCHEDULE, blockCount, blockSteps, blockPrefix } from './policy/lfm-config.js';
+export { LocalFlowPolicy, chainRegistry, splitChainWeights, joinChainWeights } from './policy/local-flow-policy.js';
 
 // train: the trainer and its parts
 export { RunConfig, DatasetConfig, PolicyOptions, TrainOptions, type RunConfigInput } from './train/config.js';
@@ -57,6 +64,9 @@ export { trainFlowPolicy, policyConfigFor, RUN_FILES, type TrainHooks, type Trai
 export { AdamW, type AdamWOptions } from './train/adamw.js';
 export { distillStudent, DISTILL_FILES, type DistillHooks, type DistillResult } from './train/distill-trainer.js';
 export { DistillConfig, type DistillConfigInput } from './train/distill-config.js';
+export { trainLocalFlowPolicy, lfmPolicyConfigFor, blockBudget, LFM_FILES, type LfmTrainHooks, type LfmTrainResult, type LfmTrainStartInfo } from './train/lfm-trainer.js';
+export { LfmRunOptions, LfmPushOptions } from './train/config.js';
+export type { SamplingTeacher } from './train/teacher-cache.js';
 export { learningRate } from './train/schedule.js';
 export { emaDecay } from './train/ema.js';
 export { MetricsLog, type MetricRecord } from './train/metrics-log.js';

@@ -11,6 +11,8 @@ import { decodeWeights, encodeWeights, WeightRecord } from '../nets/weight-codec
 import { VERSION } from '../version.js';
 import { FlowPolicyConfig, netDimsOf } from './config.js';
 import { FlowPolicy } from './flow-policy.js';
+import { LfmPolicyConfig } from './lfm-config.js';
+import { chainRegistry, LocalFlowPolicy } from './local-flow-policy.js';
 import { StudentConfig } from './student-config.js';
 import { StudentPolicy, studentNetOf, type StudentPolicyOptions } from './student-policy.js';
 
@@ -22,7 +24,8 @@ import { StudentPolicy, studentNetOf, type StudentPolicyOptions } from './studen
  * never executes anything from the file.
  *
  * A checkpoint holds one kind of policy, named by its config's `kind`:
- * 'flow' (a flow-matching teacher) or 'student' (a one-step student).
+ * 'flow' (a flow-matching teacher), 'student' (a one-step student) or
+ * 'lfm' (a Local Flow Matching chain: block n's weights under `block{n}.`).
  * Readers that need one kind pass `kind` and get a clear error naming the
  * kind found otherwise.
  */
@@ -50,13 +53,25 @@ const CheckpointBody = z
   .strict();
 
 /** The config of every kind of policy a checkpoint can hold, told apart by `kind`. */
-export const CheckpointPolicyConfig = z.discriminatedUnion('kind', [FlowPolicyConfig, StudentConfig]);
-export type CheckpointPolicyConfig = FlowPolicyConfig | StudentConfig;
+export const CheckpointPolicyConfig = z.discriminatedUnion('kind', [FlowPolicyConfig, StudentConfig, LfmPolicyConfig]);
+export type CheckpointPolicyConfig = FlowPolicyConfig | StudentConfig | LfmPolicyConfig;
 export type PolicyKind = CheckpointPolicyConfig['kind'];
-type ConfigOf<K extends PolicyKind | undefined> = K extends 'flow' ? FlowPolicyConfig : K extends 'student' ? StudentConfig : CheckpointPolicyConfig;
-type PolicyOf<K extends PolicyKind | undefined> = K extends 'flow' ? FlowPolicy : K extends 'student' ? StudentPolicy : FlowPolicy | StudentPolicy;
+type ConfigOf<K extends PolicyKind | undefined> = K extends 'flow'
+  ? FlowPolicyConfig
+  : K extends 'student'
+    ? StudentConfig
+    : K extends 'lfm'
+      ? LfmPolicyConfig
+      : CheckpointPolicyConfig;
+type PolicyOf<K extends PolicyKind | undefined> = K extends 'flow'
+  ? FlowPolicy
+  : K extends 'student'
+    ? StudentPolicy
+    : K extends 'lfm'
+      ? LocalFlowPolicy
+      : FlowPolicy | StudentPolicy | LocalFlowPolicy;
 
-const KIND_NAMES: Record<PolicyKind, string> = { flow: 'a flow-matching teacher', student: 'a one-step student' };
+const KIND_NAMES: Record<PolicyKind, string> = { flow: 'a flow-matching teacher', student: 'a one-step student', lfm: 'a Local Flow Matching chain' };
 
 export interface CheckpointContents<C extends CheckpointPolicyConfig = CheckpointPolicyConfig> {
   config: C;
@@ -100,13 +115,21 @@ export function readCheckpoint<K extends PolicyKind | undefined = undefined>(pat
 
 /** The parameter declarations of the network a policy config describes (for checks and counts, no weights). */
 export function policyRegistry(config: CheckpointPolicyConfig): ParamRegistry {
-  return config.kind === 'student' ? studentNetOf(config).registry : createVelocityNet(config.net, netDimsOf(config)).registry;
+  switch (config.kind) {
+    case 'student':
+      return studentNetOf(config).registry;
+    case 'lfm':
+      return chainRegistry(config);
+    case 'flow':
+      return createVelocityNet(config.net, netDimsOf(config)).registry;
+  }
 }
 
 /**
  * Load a checkpoint as a ready policy on the active backend: a FlowPolicy
- * for a teacher, a StudentPolicy for a student. `kind` requires one of them
- * (a checkpoint of the other kind is an InputError naming both);
+ * for a teacher, a StudentPolicy for a student, a LocalFlowPolicy for an
+ * LFM chain. `kind` requires one of them (a checkpoint of another kind is
+ * an InputError naming both);
  * `engine` and `kernel` choose a student's inference path.
  */
 export function loadPolicy<K extends PolicyKind | undefined = undefined>(
@@ -117,6 +140,8 @@ export function loadPolicy<K extends PolicyKind | undefined = undefined>(
   const policy =
     c.config.kind === 'student'
       ? new StudentPolicy(c.config, c.stats, c.weights, { seed: options.seed, source: path, engine: options.engine, kernel: options.kernel })
-      : new FlowPolicy(c.config, c.stats, c.weights, { seed: options.seed, source: path });
+      : c.config.kind === 'lfm'
+        ? new LocalFlowPolicy(c.config, c.stats, c.weights, { seed: options.seed, source: path })
+        : new FlowPolicy(c.config, c.stats, c.weights, { seed: options.seed, source: path });
   return { policy: policy as PolicyOf<K>, meta: c.meta };
 }

@@ -1,6 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
-import { InputError } from '../core/errors.js';
 import type { FeatureStats, Normalizer } from '../data/normalizer.js';
 import { integrate, SolverConfig, type SolverOptions, type VelocityField } from '../flow/ode.js';
 import { createVelocityNet, type VelocityNet } from '../nets/velocity-net.js';
@@ -8,6 +6,7 @@ import { ParamStore, type WeightMap } from '../nets/params.js';
 import { FlowPolicyConfig, netDimsOf, normalizerFor } from './config.js';
 import { ObservationHistory } from './observation-history.js';
 import type { ActionChunk, ActOptions, ObservationFrame, Policy } from './policy.js';
+import { initialNoise, netVelocityField, stripTimes } from './velocity-field.js';
 
 export interface FlowActOptions extends ActOptions {
   /** Solver overrides for this call (method, steps, tolerances). */
@@ -63,15 +62,7 @@ export class FlowPolicy implements Policy {
     const started = performance.now();
     this.history.push(observation);
     const cond = this.history.condition(this.normalizer);
-    const noise = new Float32Array(this.chunkSize);
-    if (options.noise) {
-      if (options.noise.length !== this.chunkSize) {
-        throw new InputError('noise', options.noise, `${this.chunkSize} values (horizon ${this.config.action.horizon} x action dim ${this.config.action.dim})`);
-      }
-      noise.set(options.noise);
-    } else {
-      this.rng.fillNormal(noise);
-    }
+    const noise = initialNoise(options.noise, this.rng, this.config.action);
     const { chunks, nfe } = this.sampleNormalized(cond, noise, 1, options.solver);
     const actions = this.normalizer.unnormalize(this.config.action.key, chunks, chunks);
     return {
@@ -108,27 +99,10 @@ export class FlowPolicy implements Policy {
    * Dispose it when done: it holds the condition tensor.
    */
   velocityField(cond: Float32Array, batch: number): { velocity: VelocityField; dispose(): void } {
-    const d = this.chunkSize;
-    if (cond.length !== batch * this.condSize) throw new RangeError(`cond has ${cond.length} values, expected ${batch} x ${this.condSize}`);
-    const condT = tf.tensor2d(cond, [batch, this.condSize]);
-    const xIn = new Float32Array(batch * d);
-    const velocity = (t: number, x: Float64Array): Float32Array => {
-      for (let i = 0; i < x.length; i++) xIn[i] = x[i];
-      const out = tf.tidy(() => this.net.apply(this.params, tf.tensor2d(xIn, [batch, d]), tf.fill([batch], t) as tf.Tensor1D, condT));
-      // Read outside the tidy: reading inside costs a copy per call on wasm.
-      const v = out.dataSync() as Float32Array;
-      out.dispose();
-      return v;
-    };
-    return { velocity, dispose: () => condT.dispose() };
+    return netVelocityField(this.net, this.params, cond, batch);
   }
 
   dispose(): void {
     this.params.dispose();
   }
-}
-
-function stripTimes(o: Partial<SolverOptions>): Partial<SolverOptions> {
-  const { t0: _t0, t1: _t1, ...rest } = o;
-  return rest;
 }

@@ -34,8 +34,8 @@ export function latentDimOf(config: Pick<StudentConfig, 'latentDim' | 'action'>)
   return config.latentDim ?? config.action.horizon * config.action.dim;
 }
 
-/** The student config distilled from a teacher's config (latentDim written out). */
-export function studentConfigFor(teacher: FlowPolicyConfig, options: { latentDim?: number } = {}): StudentConfig {
+/** The student config distilled from a teacher's config (a flow teacher's, or an LFM chain's: its blocks' network), latentDim written out. */
+export function studentConfigFor(teacher: Pick<FlowPolicyConfig, 'observation' | 'action' | 'normalization' | 'net'>, options: { latentDim?: number } = {}): StudentConfig {
   return StudentConfig.parse({
     kind: 'student',
     observation: teacher.observation,

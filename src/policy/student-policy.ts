@@ -178,7 +178,7 @@ export class StudentPolicy implements Policy {
    * entries from `seed`, so each coordinate of P z is roughly N(0, 1) like
    * the teacher's noise. MLP and U-Net teachers alike (U-Net students run on tfjs).
    */
-  static warmStartWeights(teacher: FlowPolicy, latentDim: number, seed = 0): WeightMap {
+  static warmStartWeights(teacher: Pick<FlowPolicy, 'params' | 'chunkSize'>, latentDim: number, seed = 0): WeightMap {
     const weights: WeightMap = new Map();
     for (const [name, w] of teacher.params.toWeights()) weights.set(name, w);
     const d = teacher.chunkSize;

@@ -3,6 +3,7 @@ import { NetConfig } from '../nets/velocity-net.js';
 import { NormMode } from '../data/normalizer.js';
 import { SolverConfig } from '../flow/ode.js';
 import { FlowSpec } from '../policy/config.js';
+import { LfmSpec } from '../policy/lfm-config.js';
 import { LrSchedule } from './schedule.js';
 
 const int = () => z.number().int();
@@ -22,8 +23,22 @@ export const DatasetConfig = z
   })
   .strict();
 
+/** How a Local Flow Matching run pushes its pool through each trained block (training only; not part of the policy). */
+export const LfmPushOptions = z
+  .object({
+    solver: SolverConfig.prefault({ method: 'rk4', steps: 10 }).describe('ODE solver pushing the pool through each trained block (its t = 1 -> 0)'),
+    batch: int().positive().default(2048).describe('pool rows per network call while pushing'),
+  })
+  .strict();
+
+/** The LFM fields of a run: the policy's (schedule, interpolant) and how pools are pushed. */
+export const LfmRunOptions = LfmSpec.extend({ push: LfmPushOptions.prefault({}) });
+export type LfmRunOptions = z.infer<typeof LfmRunOptions>;
+
 export const PolicyOptions = z
   .object({
+    // Optional rather than defaulted: run configs of flow policies stay as they were, so their runs still resume.
+    kind: z.enum(['flow', 'lfm']).optional().describe('policy family: flow (flow matching, the default) or lfm (a Local Flow Matching chain)'),
     obsHorizon: int().positive().default(2).describe('observation horizon To'),
     predHorizon: int().positive().default(16).describe('prediction horizon Tp'),
     actionHorizon: int().positive().default(8).describe('executed actions Ta'),
@@ -31,8 +46,14 @@ export const PolicyOptions = z
     flow: FlowSpec.prefault({}),
     inference: SolverConfig.prefault({}),
     normalization: z.record(z.string(), NormMode).default({}).describe('per-feature mode; others min_max'),
+    lfm: LfmRunOptions.optional().describe('Local Flow Matching (policy.kind lfm): schedule, interpolant, pool pushing'),
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.lfm !== undefined && p.kind !== 'lfm') {
+      ctx.addIssue({ code: 'custom', path: ['lfm'], input: p.lfm, message: 'no lfm section unless policy.kind is "lfm"' });
+    }
+  });
 
 export const TrainOptions = z
   .object({

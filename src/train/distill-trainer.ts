@@ -12,6 +12,7 @@ import { WindowSampler } from '../data/windows.js';
 import { imleSelect, meanRowDistance, regressionLoss, selectedRows } from '../flow/imle.js';
 import { decodeCheckpoint, saveCheckpoint } from '../policy/checkpoint.js';
 import { FlowPolicy } from '../policy/flow-policy.js';
+import { LocalFlowPolicy } from '../policy/local-flow-policy.js';
 import { latentDimOf, studentConfigFor, type StudentConfig } from '../policy/student-config.js';
 import { StudentPolicy } from '../policy/student-policy.js';
 import { resolveCheckpointPath } from '../policy/policy-source.js';
@@ -53,7 +54,8 @@ function runIdentity(config: DistillConfig, teacherDigest: string): string {
 }
 
 /**
- * Distil a flow teacher into a one-step student with the IMLE objective
+ * Distil a flow teacher (or a Local Flow Matching chain, sampled through
+ * all its blocks) into a one-step student with the IMLE objective
  * (flow/imle.ts), or by plain regression onto teacher samples (the
  * negative control). Writes into `runDir`: config.json, the teacher cache
  * (unless cache.dir points elsewhere), metrics.jsonl, checkpoint.fpk (a
@@ -68,12 +70,15 @@ export async function distillStudent(
   const signal = options.signal ?? hooks.signal;
   const files = runFolder(runDir, DISTILL_FILES, options.resume === true, ['state', 'config']);
 
-  // The teacher, refused if the checkpoint holds another kind of policy.
+  // The teacher: a flow policy, or an LFM chain sampled through all its blocks; a student is refused.
   const teacherPath = resolveCheckpointPath(config.teacher, 'teacher');
   const teacherBytes = readFileSync(teacherPath);
   const teacherDigest = digestOf(teacherBytes);
-  const t0 = decodeCheckpoint(teacherBytes, teacherPath, { kind: 'flow' });
-  const teacher = new FlowPolicy(t0.config, t0.stats, t0.weights, { source: teacherPath });
+  const t0 = decodeCheckpoint(teacherBytes, teacherPath);
+  if (t0.config.kind === 'student') {
+    throw new InputError('config.kind', t0.config.kind, "'flow' or 'lfm' (a flow-matching teacher or an LFM chain): this checkpoint holds a one-step student", teacherPath);
+  }
+  const teacher = t0.config.kind === 'lfm' ? new LocalFlowPolicy(t0.config, t0.stats, t0.weights, { source: teacherPath }) : new FlowPolicy(t0.config, t0.stats, t0.weights, { source: teacherPath });
   const identity = runIdentity(config, teacherDigest);
   // A resumed run must be the same run: checked before anything in the folder is touched.
   const state = options.resume && existsSync(files.state) ? loadTrainState(files.state) : null;
@@ -139,7 +144,9 @@ export async function distillStudent(
   const studentConfig = studentConfigFor(tc, { latentDim: config.student.latentDim });
   const L = latentDimOf(studentConfig);
   const t = config.train;
-  const initialWeights = config.student.warmStart ? StudentPolicy.warmStartWeights(teacher, L, t.seed) : null;
+  // An LFM chain's trunk is its free block N: like the student's latent, its t = 0 end is N(0, I).
+  const trunk = teacher instanceof LocalFlowPolicy ? { params: teacher.blocks[teacher.numBlocks - 1], chunkSize: teacher.chunkSize } : teacher;
+  const initialWeights = config.student.warmStart ? StudentPolicy.warmStartWeights(trunk, L, t.seed) : null;
   teacher.dispose();
   if (!cache) {
     return {

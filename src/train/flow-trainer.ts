@@ -10,10 +10,7 @@ import { loadDataset } from '../data/load-dataset.js';
 import { computeStats, type FeatureStats, type NormMode } from '../data/normalizer.js';
 import { splitEpisodes } from '../data/split.js';
 import { WindowSampler } from '../data/windows.js';
-import { otCoupling, permuteRows } from '../flow/coupling.js';
-import { cfmLoss } from '../flow/loss.js';
 import { linearPath } from '../flow/path.js';
-import { sampleTimes } from '../flow/time-sampler.js';
 import type { ParamStore } from '../nets/params.js';
 import { saveCheckpoint } from '../policy/checkpoint.js';
 import { FlowPolicyConfig } from '../policy/config.js';
@@ -21,6 +18,7 @@ import { FlowPolicy } from '../policy/flow-policy.js';
 import type { RunConfig } from './config.js';
 import { MetricsLog } from './metrics-log.js';
 import { OptimizationLoop, runFolder, type RunHooks, type RunResult } from './optimization-loop.js';
+import { fixedPairs, PairBatcher, pairsLoss, regressionStep, windowPairSource, type PairRule } from './pair-batches.js';
 import { loadTrainState, saveTrainState } from './train-state.js';
 
 /** The files of a run folder. */
@@ -83,6 +81,36 @@ export function policyConfigFor(config: RunConfig, dataset: EpisodeDataset): Flo
   );
 }
 
+/** What a run trains on: the episode split, its windows, and the normalisation statistics. */
+export interface RunData {
+  split: { train: number[]; val: number[] };
+  trainWindows: WindowSampler;
+  valWindows: WindowSampler;
+  stats: Record<string, FeatureStats>;
+}
+
+/** The split, windows and statistics of a run, for a policy of the given observation/action spec. */
+export function runData(config: RunConfig, dataset: EpisodeDataset, io: Pick<FlowPolicyConfig, 'observation' | 'action'>): RunData {
+  const { obsKeys, actionKey } = config.dataset;
+  const split = splitEpisodes(dataset.numEpisodes, { valRatio: config.dataset.valRatio, maxTrainEpisodes: config.dataset.maxTrainEpisodes, seed: config.dataset.splitSeed });
+  const spec = {
+    obsKeys,
+    actionKey,
+    obsHorizon: io.observation.horizon,
+    predHorizon: io.action.horizon,
+    padBefore: io.observation.horizon - 1,
+    padAfter: io.action.execute - 1,
+  };
+  const trainWindows = new WindowSampler(dataset, spec, split.train);
+  const valWindows = new WindowSampler(dataset, spec, split.val);
+  if (trainWindows.length === 0) throw new InputError('dataset', config.dataset.path, `episodes of at least ${spec.predHorizon - spec.padAfter} frames`);
+
+  // Statistics over every frame of the dataset, as Diffusion Policy and LeRobot compute them.
+  const stats: Record<string, FeatureStats> = {};
+  for (const key of [...obsKeys, actionKey]) stats[key] = computeStats(dataset.feature(key).data, dataset.featureSize(key));
+  return { split, trainWindows, valWindows, stats };
+}
+
 /**
  * Train a conditional flow-matching policy on a dataset. Writes into
  * `runDir`: config.json, metrics.jsonl, checkpoint.fpk (EMA weights, for
@@ -93,29 +121,13 @@ export async function trainFlowPolicy(
   options: { runDir: string; resume?: boolean; hooks?: TrainHooks; dataset?: EpisodeDataset },
 ): Promise<TrainResult> {
   const { runDir, hooks = {} } = options;
+  if (config.policy.kind === 'lfm') throw new InputError('policy.kind', config.policy.kind, "'flow' (trainLocalFlowPolicy trains LFM chains)");
   const files = runFolder(runDir, RUN_FILES, options.resume === true, ['state']);
   const dataset = options.dataset ?? (await loadDataset(config.dataset.path));
   const policyConfig = policyConfigFor(config, dataset);
   mkdirSync(runDir, { recursive: true });
-  const { obsKeys, actionKey } = config.dataset;
   const t = config.train;
-
-  const split = splitEpisodes(dataset.numEpisodes, { valRatio: config.dataset.valRatio, maxTrainEpisodes: config.dataset.maxTrainEpisodes, seed: config.dataset.splitSeed });
-  const spec = {
-    obsKeys,
-    actionKey,
-    obsHorizon: policyConfig.observation.horizon,
-    predHorizon: policyConfig.action.horizon,
-    padBefore: policyConfig.observation.horizon - 1,
-    padAfter: policyConfig.action.execute - 1,
-  };
-  const trainWindows = new WindowSampler(dataset, spec, split.train);
-  const valWindows = new WindowSampler(dataset, spec, split.val);
-  if (trainWindows.length === 0) throw new InputError('dataset', config.dataset.path, `episodes of at least ${spec.predHorizon - spec.padAfter} frames`);
-
-  // Statistics over every frame of the dataset, as Diffusion Policy and LeRobot compute them.
-  const stats: Record<string, FeatureStats> = {};
-  for (const key of [...obsKeys, actionKey]) stats[key] = computeStats(dataset.feature(key).data, dataset.featureSize(key));
+  const { split, trainWindows, valWindows, stats } = runData(config, dataset, policyConfig);
 
   const identity = runIdentity(config);
   const state = options.resume ? loadTrainState(files.state) : null;
@@ -134,49 +146,11 @@ export async function trainFlowPolicy(
   }
   writeFileAtomic(files.config, `${JSON.stringify(config, null, 2)}\n`);
 
-  const B = t.batchSize;
-  const condDim = net.dims.condDim;
-  const D = policy.chunkSize;
-  const cond = new Float32Array(B * condDim);
-  const x1 = new Float32Array(B * D);
-  const x0 = new Float32Array(B * D);
-  const x0p = new Float32Array(B * D);
-  const tt = new Float32Array(B);
-  const xt = new Float32Array(B * D);
-  const ut = new Float32Array(B * D);
-  const idx = new Int32Array(B);
-
-  // Validation draws are fixed once, so successive validation losses compare like with like.
-  const val = (() => {
-    const n = valWindows.length;
-    if (n === 0) return null;
-    const vRng = new Rng(t.seed + 2);
-    const vc = new Float32Array(n * condDim);
-    const v1 = new Float32Array(n * D);
-    valWindows.fill(Int32Array.from({ length: n }, (_, i) => i), vc, v1, policy.normalizer);
-    const v0 = vRng.fillNormal(new Float32Array(n * D));
-    const vt = sampleTimes(policyConfig.flow.timeSampler, n, vRng);
-    const vxt = new Float32Array(n * D);
-    const vut = new Float32Array(n * D);
-    linearPath.sample(v0, v1, vt, D, vxt, vut);
-    return { n, vc, vt, vxt, vut };
-  })();
-
-  const validate = (store: ParamStore): number | null => {
-    if (!val) return null;
-    let sum = 0;
-    for (let s = 0; s < val.n; s += B) {
-      const e = Math.min(val.n, s + B);
-      const b = e - s;
-      const l = tf.tidy(() => {
-        const v = net.apply(store, tf.tensor2d(val.vxt.subarray(s * D, e * D), [b, D]), tf.tensor1d(val.vt.subarray(s, e)), tf.tensor2d(val.vc.subarray(s * condDim, e * condDim), [b, condDim]));
-        return tf.mul(cfmLoss(v, tf.tensor2d(val.vut.subarray(s * D, e * D), [b, D])), b);
-      });
-      sum += l.dataSync()[0];
-      l.dispose();
-    }
-    return sum / val.n;
-  };
+  const rule: PairRule = { g: Infinity, path: linearPath, timeSampler: policyConfig.flow.timeSampler, otCoupling: policyConfig.flow.otCoupling };
+  const source = windowPairSource(trainWindows, policy.normalizer);
+  const batcher = new PairBatcher(t.batchSize, net.dims.condDim, policy.chunkSize);
+  const val = fixedPairs(windowPairSource(valWindows, policy.normalizer), rule, new Rng(t.seed + 2), net.dims.condDim, policy.chunkSize);
+  const validate = (store: ParamStore): number | null => (val ? pairsLoss(net, store, val, t.batchSize) : null);
 
   let lastVal: number | null = null;
   const save = (step: number): void => {
@@ -212,20 +186,7 @@ export async function trainFlowPolicy(
     signal: hooks.signal,
     onStep: hooks.onStep,
     save,
-    batch: () => {
-      for (let i = 0; i < B; i++) idx[i] = rng.int(trainWindows.length);
-      trainWindows.fill(idx, cond, x1, policy.normalizer);
-      rng.fillNormal(x0);
-      let noise: Float32Array = x0;
-      if (policyConfig.flow.otCoupling) noise = permuteRows(x0, otCoupling(x0, x1, B, D), D, x0p);
-      sampleTimes(policyConfig.flow.timeSampler, B, rng, tt);
-      linearPath.sample(noise, x1, tt, D, xt, ut);
-      const xtT = tf.tensor2d(xt, [B, D]);
-      const tT = tf.tensor1d(tt);
-      const condT = tf.tensor2d(cond, [B, condDim]);
-      const utT = tf.tensor2d(ut, [B, D]);
-      return { loss: () => cfmLoss(net.apply(policy.params, xtT, tT, condT), utT), tensors: [xtT, tT, condT, utT] };
-    },
+    batch: () => regressionStep(net, policy.params, batcher.draw(source, rule, rng)),
     afterStep: (s) => {
       if (val && (s % t.evalEvery === 0 || s === t.steps)) {
         lastVal = validate(ema);

@@ -15,6 +15,21 @@ import type { TrainState } from './train-state.js';
 /** The options of the loop; `evalEvery` and `batchSize` belong to the trainers that use it. */
 export type LoopOptions = Omit<z.infer<typeof TrainOptions>, 'evalEvery' | 'batchSize'>;
 
+/**
+ * Where a loop sits in a longer run made of several loops one after
+ * another (the blocks of Local Flow Matching): its step s is step
+ * `stepOffset + s` of `totalSteps` in metric records, in the log's cut-back
+ * on resume and in onStep; `tags` are added to every record it writes;
+ * `elapsedMsBefore` is the time the earlier loops took. The learning-rate
+ * schedule, the EMA warm-up and the periodic saves stay the loop's own.
+ */
+export interface LoopPlacement {
+  stepOffset: number;
+  totalSteps: number;
+  tags?: Record<string, number>;
+  elapsedMsBefore?: number;
+}
+
 /** What a caller of any trainer can watch and stop. */
 export interface RunHooks {
   /** After every optimizer step. */
@@ -90,13 +105,27 @@ export class OptimizationLoop {
   private readonly params: ParamStore;
   private readonly options: LoopOptions;
   private readonly onRecord?: (record: MetricRecord) => void;
+  private readonly placement: LoopPlacement;
 
-  /** `params` are the trainable parameters of the network `registry` describes; `resumeFrom` restores a saved state. */
-  constructor(init: { registry: ParamRegistry; params: ParamStore; options: LoopOptions; metricsPath: string; resumeFrom: TrainState | null; onRecord?: (record: MetricRecord) => void }) {
+  /**
+   * `params` are the trainable parameters of the network `registry`
+   * describes; `resumeFrom` restores a saved state (its elapsed time is the
+   * whole run's); `placement` places the loop in a longer run.
+   */
+  constructor(init: {
+    registry: ParamRegistry;
+    params: ParamStore;
+    options: LoopOptions;
+    metricsPath: string;
+    resumeFrom: TrainState | null;
+    onRecord?: (record: MetricRecord) => void;
+    placement?: LoopPlacement;
+  }) {
     const { registry, params, options, metricsPath, resumeFrom } = init;
     this.params = params;
     this.options = options;
     this.onRecord = init.onRecord;
+    this.placement = init.placement ?? { stepOffset: 0, totalSteps: options.steps };
     this.ema = ParamStore.fromWeights(registry, params.toWeights(), { kind: 'variable' });
     this.variables = params.variables();
     this.nameOfVariable = new Map([...this.variables].map(([name, v]) => [v.name, name]));
@@ -111,14 +140,23 @@ export class OptimizationLoop {
       this.rng.setState(resumeFrom.rng);
     }
     this.startStep = resumeFrom?.step ?? 0;
-    this.elapsedBefore = resumeFrom?.elapsedMs ?? 0;
-    // Steps after the resumed one are replayed: their records go.
-    this.metrics.truncateAfter(resumeFrom ? this.startStep : -1);
+    this.elapsedBefore = resumeFrom?.elapsedMs ?? this.placement.elapsedMsBefore ?? 0;
+    // Steps after the resumed one are replayed: their records go (and, for a
+    // later loop of a longer run, whatever a replaced attempt at it wrote).
+    const offset = this.placement.stepOffset;
+    this.metrics.truncateAfter(resumeFrom ? offset + this.startStep : offset > 0 ? offset : -1);
   }
 
+  /** Append a record; `r.step` is already the run's step (see LoopPlacement). */
   record(r: MetricRecord): void {
-    this.metrics.write(r);
-    this.onRecord?.(r);
+    const tagged = this.placement.tags ? { ...r, ...this.placement.tags } : r;
+    this.metrics.write(tagged);
+    this.onRecord?.(tagged);
+  }
+
+  /** This loop's step `step` as a step of the whole run. */
+  runStep(step: number): number {
+    return this.placement.stepOffset + step;
   }
 
   /** Milliseconds of training, across resumes. */
@@ -179,11 +217,11 @@ export class OptimizationLoop {
       windowLoss += loss;
       windowSteps++;
       for (const [k, v] of Object.entries(b.metrics ?? {})) windowExtras[k] = (windowExtras[k] ?? 0) + v;
-      o.onStep?.({ step, totalSteps: t.steps, loss, lr });
+      o.onStep?.({ step: this.runStep(step), totalSteps: this.placement.totalSteps, loss, lr });
       if (step % t.logEvery === 0 || step === t.steps) {
         const now = performance.now();
         this.lastTrainLoss = windowLoss / windowSteps;
-        const r: MetricRecord = { step, loss: this.lastTrainLoss, lr, gradNorm: gradNorm.dataSync()[0], stepsPerSecond: (windowSteps * 1000) / (now - windowStart), elapsedSeconds: this.elapsedMs() / 1000 };
+        const r: MetricRecord = { step: this.runStep(step), loss: this.lastTrainLoss, lr, gradNorm: gradNorm.dataSync()[0], stepsPerSecond: (windowSteps * 1000) / (now - windowStart), elapsedSeconds: this.elapsedMs() / 1000 };
         for (const [k, v] of Object.entries(windowExtras)) r[k] = v / windowSteps;
         this.record(r);
         windowLoss = 0;

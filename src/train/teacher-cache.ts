@@ -8,7 +8,6 @@ import { CorruptFileError, InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
 import { Rng } from '../core/rng.js';
 import type { SolverConfig } from '../flow/ode.js';
-import type { FlowPolicy } from '../policy/flow-policy.js';
 
 /**
  * The teacher sample cache of a distillation: for each training
@@ -35,6 +34,17 @@ export const TEACHER_CACHE_PART_FORMAT = 'flowpolicy-teacher-cache-part';
 export const TEACHER_CACHE_FORMAT = 'flowpolicy-teacher-cache';
 const VERSION = 1;
 const MANIFEST = 'manifest.json';
+
+/**
+ * What the cache draws from: anything that maps noise at t = 0 to
+ * normalised chunks for a batch of normalised conditions (a FlowPolicy, or
+ * a LocalFlowPolicy through its whole chain).
+ */
+export interface SamplingTeacher {
+  readonly condSize: number;
+  readonly chunkSize: number;
+  sampleNormalized(cond: Float32Array, noise: Float32Array, batch: number, solver: SolverConfig): { chunks: Float32Array };
+}
 
 export interface TeacherCacheSpec {
   /** sha256 of the teacher checkpoint file. */
@@ -134,7 +144,7 @@ function readManifest(dir: string): TeacherCacheSpec | null {
  * null when `signal` aborts the build (the parts written so far are kept).
  */
 export async function openTeacherCache(
-  teacher: FlowPolicy,
+  teacher: SamplingTeacher,
   conditions: Float32Array,
   options: {
     dir: string;

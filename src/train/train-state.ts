@@ -24,6 +24,7 @@ const Body = z
     ema: WeightRecord,
     adam: z.object({ step: z.number().int().nonnegative(), m: WeightRecord, v: WeightRecord }),
     elapsedMs: z.number().nonnegative(),
+    block: z.number().int().positive().optional(),
   })
   .strict();
 
@@ -36,6 +37,8 @@ export interface TrainState {
   ema: WeightMap;
   adam: { step: number; m: WeightMap; v: WeightMap };
   elapsedMs: number;
+  /** A Local Flow Matching run: the block (1-based) that `step` counts the steps of. */
+  block?: number;
 }
 
 export function saveTrainState(path: string, s: TrainState): void {
@@ -47,6 +50,7 @@ export function saveTrainState(path: string, s: TrainState): void {
     ema: encodeWeights(s.ema),
     adam: { step: s.adam.step, m: encodeWeights(s.adam.m), v: encodeWeights(s.adam.v) },
     elapsedMs: s.elapsedMs,
+    ...(s.block !== undefined ? { block: s.block } : {}),
   };
   writeFileAtomic(path, encodeContainer({ format: TRAIN_STATE_FORMAT, version: 1 }, body));
 }
@@ -63,5 +67,6 @@ export function loadTrainState(path: string): TrainState {
     ema: decodeWeights(b.ema, path),
     adam: { step: b.adam.step, m: decodeWeights(b.adam.m, path), v: decodeWeights(b.adam.v, path) },
     elapsedMs: b.elapsedMs,
+    ...(b.block !== undefined ? { block: b.block } : {}),
   };
 }

@@ -234,7 +234,7 @@ describe('distillation runs: resume, cache, bad input', () => {
     const path = join(dir, 'student-as-teacher.fpk');
     saveCheckpoint(path, { config: s.config, stats: { ...s.stats }, weights: s.params.toWeights() });
     await expect(distillStudent(distill({ teacher: path, dataset: { path: datasetPath } }), { runDir: join(dir, 'kind'), dataset })).rejects.toThrow(
-      `${path}: config.kind = "student", expected 'flow' (a flow-matching teacher): this checkpoint holds a one-step student`,
+      `${path}: config.kind = "student", expected 'flow' or 'lfm' (a flow-matching teacher or an LFM chain): this checkpoint holds a one-step student`,
     );
     expect(existsSync(join(dir, 'kind'))).toBe(false);
   });

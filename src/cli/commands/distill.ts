@@ -30,8 +30,8 @@ const FIELD_FLAGS = configFlags(DistillConfig).filter((f) => f.path !== 'teacher
 
 export function distillCommand(): Command {
   const cmd = new Command('distill')
-    .description('Distil a flow-matching teacher into a one-step student (IMLE): one network call per action chunk')
-    .argument('<teacher>', 'teacher checkpoint (.fpk) or its run folder')
+    .description('Distil a flow-matching teacher or an LFM chain into a one-step student (IMLE): one network call per action chunk')
+    .argument('<teacher>', 'teacher checkpoint (.fpk) or its run folder: a flow policy, or an LFM chain (sampled through all its blocks)')
     .requiredOption('--out <dir>', 'run folder of the student')
     .option('--resume', 'continue the distillation in --out from its last save (train.steps may be raised)')
     .option('--config <file>', 'distillation config (JSON); flags override its fields')
@@ -44,7 +44,9 @@ export function distillCommand(): Command {
     `
 The teacher's samples (K per training observation, many ODE steps) are drawn
 once into <out>/teacher-cache, resumably; the student G(z, obs) then learns
-by IMLE to put one of its m samples near each of them.
+by IMLE to put one of its m samples near each of them. An LFM teacher is
+sampled through its whole chain (--teacher-steps per block) and the student
+starts from its free block N.
 
 Examples:
   flowpolicy distill runs/pusht --out runs/pusht-student

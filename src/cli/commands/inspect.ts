@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { useBackend } from '../../core/backend.js';
 import { policyRegistry, readCheckpoint } from '../../policy/checkpoint.js';
+import { blockCount } from '../../policy/lfm-config.js';
 import { latentDimOf } from '../../policy/student-config.js';
 import { info, printJson, table } from '../output.js';
 
@@ -43,14 +44,19 @@ export function inspectCommand(): Command {
         ['trained on', `${c.meta.dataset ?? '-'} (backend ${c.meta.backend ?? '-'})`],
         cfg.kind === 'flow'
           ? ['policy', `${cfg.kind} (conditional flow matching, ${cfg.flow.path} path, t: ${cfg.flow.timeSampler.kind}${cfg.flow.otCoupling ? ', OT coupling' : ''})`]
-          : ['policy', `${cfg.kind} (one-step, IMLE-distilled; latent size ${latentDimOf(cfg)})`],
+          : cfg.kind === 'lfm'
+            ? ['policy', `${cfg.kind} (Local Flow Matching, ${blockCount(cfg.lfm.schedule)} blocks, ${cfg.lfm.schedule.kind} schedule, ${cfg.lfm.interpolant} interpolant, t: ${cfg.flow.timeSampler.kind})`]
+            : ['policy', `${cfg.kind} (one-step, IMLE-distilled; latent size ${latentDimOf(cfg)})`],
         ['network', `${JSON.stringify(cfg.net)}`],
         ['parameters', `${parameters.toLocaleString('en-US')} in ${c.weights.size} tensors`],
         ['observation', `${cfg.observation.features.map((f) => `${f.key} [${f.shape}]`).join(' + ')}, horizon To = ${cfg.observation.horizon}`],
         ['action', `${cfg.action.key} [${cfg.action.dim}], horizon Tp = ${cfg.action.horizon}, execute Ta = ${cfg.action.execute}`],
-        cfg.kind === 'flow'
-          ? ['inference', `${cfg.inference.method}${cfg.inference.method === 'dopri5' ? ` (rtol ${cfg.inference.rtol}, atol ${cfg.inference.atol})` : `, ${cfg.inference.steps} steps`}`]
-          : ['inference', 'one network call per chunk'],
+        cfg.kind === 'student'
+          ? ['inference', 'one network call per chunk']
+          : [
+              'inference',
+              `${cfg.inference.method}${cfg.inference.method === 'dopri5' ? ` (rtol ${cfg.inference.rtol}, atol ${cfg.inference.atol})` : `, ${cfg.inference.steps} steps`}${cfg.kind === 'lfm' ? ' per block' : ''}`,
+            ],
         ['runs here on', backend.name],
       ];
       process.stdout.write(`${table(lines)}\n\nnormalisation statistics:\n`);

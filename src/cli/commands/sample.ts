@@ -3,6 +3,7 @@ import { BACKEND_CHOICES, useBackend } from '../../core/backend.js';
 import { InputError } from '../../core/errors.js';
 import { SOLVERS } from '../../flow/ode.js';
 import { loadPolicy } from '../../policy/checkpoint.js';
+import { LocalFlowPolicy } from '../../policy/local-flow-policy.js';
 import type { ObservationFrame } from '../../policy/policy.js';
 import { info, printJson } from '../output.js';
 import { readJsonArg } from '../read-json.js';
@@ -46,7 +47,8 @@ Example:
       if (policy.config.kind === 'student' && Object.keys(solver).length > 0) {
         throw new InputError(opts.solver !== undefined ? '--solver' : '--steps', opts.solver ?? opts.steps, 'no solver option for a one-step student checkpoint');
       }
-      const used = policy.config.kind === 'flow' ? { ...policy.config.inference, ...solver } : { method: 'one-step student', steps: 1 };
+      const used = policy.config.kind === 'student' ? { method: 'one-step student', steps: 1 } : { ...policy.config.inference, ...solver };
+      const blocks = policy instanceof LocalFlowPolicy ? ` per block, ${policy.numBlocks} LFM blocks` : '';
       if (opts.json) {
         printJson({
           actions: rows,
@@ -67,7 +69,7 @@ Example:
           const now = i >= chunk.start && i < chunk.start + chunk.execute ? '*' : ' ';
           process.stdout.write(`${now}${String(i).padStart(3)}  ${r.map((v) => v.toFixed(3).padStart(10)).join(' ')}\n`);
         });
-        process.stdout.write(`${used.method}${used.method === 'dopri5' ? '' : `, ${used.steps} steps`}, ${chunk.nfe} network calls, ${chunk.latencyMs.toFixed(2)} ms\n`);
+        process.stdout.write(`${used.method}${used.method === 'dopri5' ? '' : `, ${used.steps} steps`}${blocks}, ${chunk.nfe} network calls, ${chunk.latencyMs.toFixed(2)} ms\n`);
       }
       policy.dispose();
     });

@@ -4,7 +4,10 @@ import { BACKEND_CHOICES, useBackend } from '../../core/backend.js';
 import { InputError } from '../../core/errors.js';
 import { parseInput } from '../../core/schema.js';
 import { RunConfig } from '../../train/config.js';
-import { RUN_FILES, trainFlowPolicy } from '../../train/flow-trainer.js';
+import { RUN_FILES, trainFlowPolicy, type TrainResult } from '../../train/flow-trainer.js';
+import { DEFAULT_LFM_SCHEDULE } from '../../policy/lfm-config.js';
+import { trainLocalFlowPolicy } from '../../train/lfm-trainer.js';
+import type { RunHooks } from '../../train/optimization-loop.js';
 import { addConfigFlags, assertResumable, configFlags, deepMerge, flagValues, setPath, type ConfigShortcut } from '../config-flags.js';
 import { interruptOnSigint } from '../interrupt.js';
 import { backendLine, info, printJson, table } from '../output.js';
@@ -14,11 +17,32 @@ import { writeRunReport } from '../report.js';
 
 /** Discriminators of the default variants, so a flag like --policy.net.hidden edits the default MLP. */
 const BASE = { policy: { net: { kind: 'mlp' }, flow: { timeSampler: { kind: 'uniform' } } } };
+/**
+ * An LFM schedule given in part (--blocks alone, or a kind without its
+ * size) is completed with the defaults' kind and block count.
+ */
+function completeSchedule(raw: Record<string, unknown>): void {
+  const lfm = (raw.policy as Record<string, unknown> | undefined)?.lfm as Record<string, unknown> | undefined;
+  const schedule = lfm?.schedule as Record<string, unknown> | undefined;
+  if (typeof schedule !== 'object' || schedule === null || Array.isArray(schedule)) return;
+  schedule.kind ??= DEFAULT_LFM_SCHEDULE.kind;
+  if (schedule.kind !== 'explicit') schedule.blocks ??= DEFAULT_LFM_SCHEDULE.blocks;
+}
+
+/** --policy values: the family and the network of each. */
+const POLICY_CHOICES: Record<string, { kind: 'flow' | 'lfm'; net: 'mlp' | 'unet1d' }> = {
+  mlp: { kind: 'flow', net: 'mlp' },
+  unet1d: { kind: 'flow', net: 'unet1d' },
+  'lfm-mlp': { kind: 'lfm', net: 'mlp' },
+  'lfm-unet': { kind: 'lfm', net: 'unet1d' },
+  'lfm-unet1d': { kind: 'lfm', net: 'unet1d' },
+};
 
 /** Shortcut flags and the config path each one sets. */
 const SHORTCUTS: ConfigShortcut[] = [
   ['--dataset <path>', 'dataset', 'dataset.path', 'dataset to train on (Diffusion Policy .zarr)'],
-  ['--policy <net>', 'policy', 'policy.net.kind', 'network: mlp or unet1d'],
+  ['--policy <name>', 'policy', 'policy.net.kind', 'mlp or unet1d (flow matching), lfm-mlp or lfm-unet (a Local Flow Matching chain of such networks)'],
+  ['--blocks <n>', 'blocks', 'policy.lfm.schedule.blocks', `LFM: number of blocks N (default ${DEFAULT_LFM_SCHEDULE.blocks}; N = 1 is flow matching)`],
   ['--steps <n>', 'steps', 'train.steps', 'optimizer steps'],
   ['--batch-size <n>', 'batchSize', 'train.batchSize', 'windows per step'],
   ['--lr <lr>', 'lr', 'train.lr', 'peak learning rate'],
@@ -31,7 +55,7 @@ function timestamp(): string {
 
 export function trainCommand(): Command {
   const cmd = new Command('train')
-    .description('Train a conditional flow-matching policy on a dataset of demonstrations')
+    .description('Train a conditional flow-matching (or Local Flow Matching) policy on a dataset of demonstrations')
     .option('--config <file>', 'run config (JSON); flags override its fields')
     .option('--out <dir>', 'run folder (default: runs/<date>-<time>)')
     .option('--resume <dir>', 'continue the run in <dir> from its last save (train.steps may be raised)')
@@ -46,11 +70,24 @@ export function trainCommand(): Command {
 Examples:
   flowpolicy train --dataset ../shared/datasets/pusht_cchi_v7_replay.zarr --out runs/pusht
   flowpolicy train --dataset data.zarr --policy unet1d --policy.net.downDims '[64,128,256]' --steps 20000
-  flowpolicy train --resume runs/pusht --steps 16000`,
+  flowpolicy train --dataset data.zarr --policy lfm-mlp --blocks 4 --policy.lfm.interpolant trigonometric --out runs/lfm
+  flowpolicy train --resume runs/pusht --steps 16000
+
+An LFM run trains its blocks one after another, train.steps split equally
+over them, and resumes at the block and step where it stopped (its
+train.steps cannot change on resume).`,
   );
   cmd.action(async (opts: Record<string, unknown>) => {
     const backend = await useBackend(opts.backend as string | undefined);
-    const values = flagValues(opts, SHORTCUTS, fields, ['dataset.path']);
+    const values = flagValues(opts, SHORTCUTS, fields, ['dataset.path']).flatMap(([path, value]): [string, unknown][] => {
+      if (path !== 'policy.net.kind' || opts.policy === undefined) return [[path, value]];
+      const choice = POLICY_CHOICES[String(opts.policy)];
+      if (!choice) throw new InputError('--policy', opts.policy, `one of ${Object.keys(POLICY_CHOICES).join(', ')}`);
+      return [
+        ['policy.kind', choice.kind],
+        ['policy.net.kind', choice.net],
+      ];
+    });
 
     let raw: Record<string, unknown>;
     let runDir: string;
@@ -66,6 +103,7 @@ Examples:
       raw = deepMerge(BASE, opts.config !== undefined ? readJsonFile(String(opts.config), '--config') : {}) as Record<string, unknown>;
     }
     for (const [path, value] of values) setPath(raw, path, value);
+    completeSchedule(raw);
     const config = parseInput(RunConfig, raw, resume ? join(runDir, RUN_FILES.config) : opts.config !== undefined ? String(opts.config) : 'command line');
 
     const json = opts.json === true;
@@ -81,26 +119,51 @@ Examples:
         reportError = err;
       });
     };
+    const datasetLine = (s: { trainEpisodes: number; valEpisodes: number; trainWindows: number; valWindows: number }): void =>
+      info(`dataset: ${config.dataset.path}: ${s.trainEpisodes} training / ${s.valEpisodes} validation episodes, ${s.trainWindows} / ${s.valWindows} windows`);
+    const hooks: RunHooks = {
+      signal: interrupt.signal,
+      onStep: (s) => progress.update({ step: s.step, total: s.totalSteps, loss: s.loss, valLoss: lastVal }),
+      onRecord: (r) => {
+        if (typeof r.valLoss === 'number') lastVal = r.valLoss;
+      },
+      onSave: queueReport,
+    };
     try {
-      const result = await trainFlowPolicy(config, {
-        runDir,
-        resume,
-        hooks: {
-          signal: interrupt.signal,
-          onStart: (s) => {
-            info(
-              `dataset: ${config.dataset.path}: ${s.trainEpisodes} training / ${s.valEpisodes} validation episodes, ${s.trainWindows} / ${s.valWindows} windows`,
-            );
-            info(`policy: ${s.policyConfig.net.kind}, ${s.parameters.toLocaleString('en-US')} parameters; run folder ${runDir}${s.startStep ? `, resuming at step ${s.startStep}` : ''}`);
-            progress.start(s.startStep, s.totalSteps);
-          },
-          onStep: (s) => progress.update({ step: s.step, total: s.totalSteps, loss: s.loss, valLoss: lastVal }),
-          onRecord: (r) => {
-            if (typeof r.valLoss === 'number') lastVal = r.valLoss;
-          },
-          onSave: queueReport,
-        },
-      });
+      const result: TrainResult & { blocks?: number; blockValLoss?: { first: number | null; last: number | null }[] } =
+        config.policy.kind === 'lfm'
+          ? await trainLocalFlowPolicy(config, {
+              runDir,
+              resume,
+              hooks: {
+                ...hooks,
+                onStart: (s) => {
+                  datasetLine(s);
+                  const resumed = s.startStep ? `, resuming at block ${s.startBlock}, step ${s.startStep}` : '';
+                  info(
+                    `policy: lfm, ${s.blocks} blocks of ${s.policyConfig.net.kind} (${s.policyConfig.lfm.interpolant} interpolant, ${s.policyConfig.lfm.schedule.kind} schedule), ${s.parameters.toLocaleString('en-US')} parameters in all; steps per block ${s.blockSteps.join(', ')}; run folder ${runDir}${resumed}`,
+                  );
+                  progress.start(s.startStep, s.totalSteps);
+                },
+                onBlock: (b) => {
+                  // Each block's losses are on its own pairs: the smoothed figures start again.
+                  lastVal = null;
+                  if (b.phase === 'push') info(`block ${b.block}/${b.blocks} trained; pushing ${b.poolRows} pool chunks through it`);
+                },
+              },
+            })
+          : await trainFlowPolicy(config, {
+              runDir,
+              resume,
+              hooks: {
+                ...hooks,
+                onStart: (s) => {
+                  datasetLine(s);
+                  info(`policy: ${s.policyConfig.net.kind}, ${s.parameters.toLocaleString('en-US')} parameters; run folder ${runDir}${s.startStep ? `, resuming at step ${s.startStep}` : ''}`);
+                  progress.start(s.startStep, s.totalSteps);
+                },
+              },
+            });
       progress.stop();
       await reports;
       const reportPath = await writeRunReport(runDir);
@@ -114,6 +177,7 @@ Examples:
         totalSteps: result.totalSteps,
         interrupted: result.interrupted,
         parameters: result.parameters,
+        ...(result.blocks !== undefined ? { blocks: result.blocks, blockValLoss: result.blockValLoss } : {}),
         trainLoss: result.trainLoss,
         valLoss: result.valLoss,
         firstValLoss: result.firstValLoss,
@@ -129,7 +193,9 @@ Examples:
             ['report', reportPath],
             ['steps', `${result.step}/${result.totalSteps}${result.interrupted ? ' (interrupted)' : ''}`],
             ['train loss', result.trainLoss?.toFixed(5) ?? '-'],
-            ['validation loss', result.valLoss === null ? '-' : `${result.firstValLoss?.toFixed(5)} -> ${result.valLoss.toFixed(5)}`],
+            ...(result.blockValLoss
+              ? result.blockValLoss.map((b, i): [string, string] => [`validation loss, block ${i + 1}`, b.last === null ? '-' : `${b.first?.toFixed(5)} -> ${b.last.toFixed(5)}`])
+              : [['validation loss', result.valLoss === null ? '-' : `${result.firstValLoss?.toFixed(5)} -> ${result.valLoss.toFixed(5)}`] as [string, string]]),
             ['time', `${formatSeconds(result.elapsedMs / 1000)} (${result.stepsPerSecond.toFixed(2)} steps/s on ${backend.name})`],
           ])}\n`,
         );

@@ -1,0 +1,231 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../core/rng.js';
+import type { FeatureStats, Normalizer } from '../data/normalizer.js';
+import { chainLogLikelihood, generateThroughChain, type DensityBlock, type LikelihoodResult } from '../flow/lfm.js';
+import { SolverConfig, type SolverOptions, type VelocityField } from '../flow/ode.js';
+import { ParamRegistry, ParamStore, type WeightMap } from '../nets/params.js';
+import { createVelocityNet, type VelocityNet } from '../nets/velocity-net.js';
+import { netDimsOf, normalizerFor } from './config.js';
+import type { FlowActOptions } from './flow-policy.js';
+import { blockCount, blockPrefix, LfmPolicyConfig } from './lfm-config.js';
+import { ObservationHistory } from './observation-history.js';
+import type { ActionChunk, ObservationFrame, Policy } from './policy.js';
+import { initialNoise, netVelocityField, stripTimes } from './velocity-field.js';
+
+/**
+ * The parameter declarations of a whole chain: every parameter of the
+ * block network once per block, block n's under the prefix `block{n}.`
+ * (n = 1 next to the data). What an LFM checkpoint holds and is checked
+ * against.
+ */
+export function chainRegistry(config: LfmPolicyConfig): ParamRegistry {
+  const block = createVelocityNet(config.net, netDimsOf(config)).registry;
+  const chain = new ParamRegistry();
+  for (let n = 1; n <= blockCount(config.lfm.schedule); n++) {
+    for (const spec of block.specs) chain.declare(`${blockPrefix(n)}${spec.name}`, spec.shape, spec.init);
+  }
+  return chain;
+}
+
+/** Chain weights (prefixed) -> one weight map per block, block 1 first. */
+export function splitChainWeights(weights: WeightMap, blocks: number): WeightMap[] {
+  const out: WeightMap[] = Array.from({ length: blocks }, () => new Map());
+  for (const [name, w] of weights) {
+    const m = /^block(\d+)\.(.+)$/.exec(name);
+    const n = m ? Number(m[1]) : 0;
+    if (!m || n < 1 || n > blocks) throw new RangeError(`splitChainWeights: '${name}' is not a parameter of blocks 1..${blocks}`);
+    out[n - 1].set(m[2], w);
+  }
+  return out;
+}
+
+/** One weight map per block, block 1 first -> chain weights (prefixed). */
+export function joinChainWeights(blocks: readonly WeightMap[]): WeightMap {
+  const out: WeightMap = new Map();
+  blocks.forEach((b, i) => {
+    for (const [name, w] of b) out.set(`${blockPrefix(i + 1)}${name}`, w);
+  });
+  return out;
+}
+
+/**
+ * A Local Flow Matching policy (lfm-config.ts): N velocity networks of one
+ * architecture, generating an action chunk from noise through block N,
+ * then N-1, ..., 1, each integrated from t = 0 (its noisier end) to t = 1
+ * (its data-side end) with the inference solver, conditioned on the last
+ * To observations. A fixed-step solver costs N x steps network calls.
+ *
+ * `sampleNormalized` has FlowPolicy's contract, so an LFM chain can teach
+ * a one-step student (train/distill-trainer.ts) as a flow teacher does.
+ */
+export class LocalFlowPolicy implements Policy {
+  /** The architecture every block shares (networks are functions of their weights). */
+  readonly net: VelocityNet;
+  /** The weights of each block: `blocks[0]` is block 1 (next to the data), the last the free block N (next to the noise). */
+  readonly blocks: ParamStore[];
+  readonly normalizer: Normalizer;
+  private readonly history: ObservationHistory;
+  private rng: Rng;
+
+  /** `weights`: the whole chain's, block n's under `block{n}.` (checked against the config, errors naming `source`). */
+  constructor(
+    readonly config: LfmPolicyConfig,
+    readonly stats: Readonly<Record<string, FeatureStats>>,
+    weights: WeightMap,
+    options: { seed?: number; source?: string } = {},
+  ) {
+    const source = options.source ?? 'weights';
+    chainRegistry(config).validate(weights, source);
+    this.net = createVelocityNet(config.net, netDimsOf(config));
+    this.normalizer = normalizerFor(config, stats, options.source);
+    this.blocks = splitChainWeights(weights, blockCount(config.lfm.schedule)).map((w) => ParamStore.fromWeights(this.net.registry, w, { kind: 'constant', source }));
+    this.history = new ObservationHistory(config.observation.features, config.observation.horizon);
+    this.rng = new Rng(options.seed ?? 0);
+  }
+
+  get numBlocks(): number {
+    return this.blocks.length;
+  }
+
+  get chunkSize(): number {
+    return this.config.action.horizon * this.config.action.dim;
+  }
+
+  get condSize(): number {
+    return this.net.dims.condDim;
+  }
+
+  /** The weights of the chain, block n's under `block{n}.` (what a checkpoint stores). */
+  weights(): WeightMap {
+    return joinChainWeights(this.blocks.map((b) => b.toWeights()));
+  }
+
+  reset(options: { seed?: number } = {}): void {
+    this.history.reset();
+    if (options.seed !== undefined) this.rng = new Rng(options.seed);
+  }
+
+  /** `options.solver` overrides the inference solver of every block for this call. */
+  act(observation: ObservationFrame | readonly ObservationFrame[], options: FlowActOptions = {}): ActionChunk {
+    const started = performance.now();
+    this.history.push(observation);
+    const cond = this.history.condition(this.normalizer);
+    const noise = initialNoise(options.noise, this.rng, this.config.action);
+    const { chunks, nfe } = this.sampleNormalized(cond, noise, 1, options.solver);
+    const actions = this.normalizer.unnormalize(this.config.action.key, chunks, chunks);
+    return {
+      actions,
+      horizon: this.config.action.horizon,
+      actionDim: this.config.action.dim,
+      start: this.config.observation.horizon - 1,
+      execute: this.config.action.execute,
+      latencyMs: performance.now() - started,
+      nfe,
+    };
+  }
+
+  /**
+   * Sample `batch` chunks in normalised space (FlowPolicy's contract):
+   * `cond` is [batch, condSize] (normalised observation windows), `noise`
+   * [batch, chunkSize] the starting points, N(0, I) at block N's t = 0.
+   * Returns the points reached at block 1's t = 1 and the network calls
+   * over all blocks; `solver` (each block's) overrides the config's.
+   */
+  sampleNormalized(cond: Float32Array, noise: Float32Array, batch: number, solver: Partial<SolverOptions> = {}): { chunks: Float32Array; nfe: number } {
+    const opts = SolverConfig.parse({ ...this.config.inference, ...stripTimes(solver) });
+    if (noise.length !== batch * this.chunkSize) throw new RangeError(`noise has ${noise.length} values, expected ${batch} x ${this.chunkSize}`);
+    const fields = this.velocityFields(cond, batch);
+    try {
+      const result = generateThroughChain(fields.velocities, noise, opts);
+      return { chunks: Float32Array.from(result.x), nfe: result.nfe };
+    } finally {
+      fields.dispose();
+    }
+  }
+
+  /**
+   * The velocity of every block for a batch of `batch` conditions, block 1
+   * first, each in its own time (t = 0 noisier end, t = 1 data-side end).
+   * Dispose them when done: they hold the condition tensors.
+   */
+  velocityFields(cond: Float32Array, batch: number): { velocities: VelocityField[]; dispose(): void } {
+    const fields = this.blocks.map((p) => netVelocityField(this.net, p, cond, batch));
+    return { velocities: fields.map((f) => f.velocity), dispose: () => fields.forEach((f) => f.dispose()) };
+  }
+
+  /**
+   * Every block as a DensityBlock (flow/lfm.ts) for a batch of `batch`
+   * conditions: its velocity and its exact divergence div v = sum_j dv_j/dx_j,
+   * by autodiff, one backward pass per chunk dimension (so D + 1 network
+   * passes per evaluation: meant for small chunks and for checking).
+   */
+  densityBlocks(cond: Float32Array, batch: number): { blocks: DensityBlock[]; dispose(): void } {
+    const D = this.chunkSize;
+    if (cond.length !== batch * this.condSize) throw new RangeError(`cond has ${cond.length} values, expected ${batch} x ${this.condSize}`);
+    const condT = tf.tensor2d(cond, [batch, this.condSize]);
+    const xIn = new Float32Array(batch * D);
+    const blocks = this.blocks.map((params): DensityBlock => {
+      // chainLogLikelihood asks for the divergence right after the velocity at the same point: computed together, handed back from here.
+      let cached: { t: number; x: Float64Array; div: Float64Array } | null = null;
+      const both = (t: number, x: Float64Array): { v: Float32Array; div: Float64Array } => {
+        for (let i = 0; i < x.length; i++) xIn[i] = x[i];
+        const xT = tf.tensor2d(xIn, [batch, D]);
+        const tT = tf.fill([batch], t) as tf.Tensor1D;
+        const f = (xx: tf.Tensor2D): tf.Tensor2D => this.net.apply(params, xx, tT, condT);
+        const vT = tf.tidy(() => f(xT));
+        const v = vT.dataSync() as Float32Array;
+        vT.dispose();
+        const div = new Float64Array(batch);
+        for (let j = 0; j < D; j++) {
+          const g = tf.tidy(() => tf.grad((xx: tf.Tensor) => tf.sum(tf.slice(f(xx as tf.Tensor2D), [0, j], [batch, 1])))(xT));
+          const gv = g.dataSync();
+          g.dispose();
+          for (let i = 0; i < batch; i++) div[i] += gv[i * D + j];
+        }
+        tf.dispose([xT, tT]);
+        cached = { t, x, div };
+        return { v, div };
+      };
+      return {
+        velocity: (t, x) => both(t, x).v,
+        divergence: (t, x) => (cached && cached.t === t && cached.x === x ? cached.div : both(t, x).div),
+      };
+    });
+    return { blocks, dispose: () => condT.dispose() };
+  }
+
+  /**
+   * Exact log-likelihood of normalised chunks `chunks` [batch, chunkSize]
+   * under their conditions `cond` [batch, condSize], in normalised units:
+   * the chunks pushed through blocks 1..N (each t = 1 -> 0) with the
+   * change of variables (flow/lfm.ts chainLogLikelihood) and autodiff
+   * divergences (densityBlocks). Add `logJacobian` for dataset units.
+   */
+  logLikelihoodNormalized(cond: Float32Array, chunks: Float32Array, batch: number, solver: Partial<SolverOptions> = {}): LikelihoodResult {
+    const opts = SolverConfig.parse({ ...this.config.inference, ...stripTimes(solver) });
+    if (chunks.length !== batch * this.chunkSize) throw new RangeError(`chunks has ${chunks.length} values, expected ${batch} x ${this.chunkSize}`);
+    const d = this.densityBlocks(cond, batch);
+    try {
+      return chainLogLikelihood(d.blocks, chunks, this.chunkSize, opts);
+    } finally {
+      d.dispose();
+    }
+  }
+
+  /**
+   * log |det| of the action normalisation over a chunk: a log-density of
+   * normalised chunks plus this is the log-density in dataset units.
+   */
+  get logJacobian(): number {
+    const { key, dim, horizon } = this.config.action;
+    const zero = this.normalizer.normalize(key, new Float32Array(dim));
+    const one = this.normalizer.normalize(key, new Float32Array(dim).fill(1));
+    let sum = 0;
+    for (let j = 0; j < dim; j++) sum += Math.log(Math.abs(one[j] - zero[j]));
+    return horizon * sum;
+  }
+
+  dispose(): void {
+    for (const b of this.blocks) b.dispose();
+  }
+}
