@@ -1,41 +1,25 @@
 import { Rng } from '../core/rng.js';
-import type { FeatureStats, Normalizer } from '../data/normalizer.js';
+import type { FeatureStats } from '../data/normalizer.js';
 import { integrate, SolverConfig, type SolverOptions, type VelocityField } from '../flow/ode.js';
-import { createVelocityNet, type VelocityNet } from '../nets/velocity-net.js';
+import { createVelocityNet } from '../nets/velocity-net.js';
 import { ParamStore, type WeightMap } from '../nets/params.js';
-import { FlowPolicyConfig, netDimsOf, normalizerFor } from './config.js';
-import { ObservationHistory } from './observation-history.js';
-import type { ActionChunk, ActOptions, ObservationFrame, Policy } from './policy.js';
-import { initialNoise, netVelocityField, stripTimes } from './velocity-field.js';
+import { FlowPolicyConfig, netDimsOf } from './config.js';
+import { SampledPolicy } from './sampled-policy.js';
+import { netVelocityField, stripTimes } from './velocity-field.js';
 
-export interface FlowActOptions extends ActOptions {
-  /** Solver overrides for this call (method, steps, tolerances). */
-  solver?: Partial<SolverOptions>;
-}
+export type { FlowActOptions } from './sampled-policy.js';
 
 /**
  * The flow-matching teacher: samples an action chunk by integrating its
  * learned velocity from noise (t = 0) to data (t = 1), conditioned on the
  * last To observations. Solver and step count are chosen at inference.
  */
-export class FlowPolicy implements Policy {
-  readonly net: VelocityNet;
-  readonly normalizer: Normalizer;
+export class FlowPolicy extends SampledPolicy<FlowPolicyConfig> {
   readonly params: ParamStore;
-  private readonly history: ObservationHistory;
-  private rng: Rng;
 
-  constructor(
-    readonly config: FlowPolicyConfig,
-    readonly stats: Readonly<Record<string, FeatureStats>>,
-    weights: WeightMap,
-    options: { seed?: number; trainable?: boolean; source?: string } = {},
-  ) {
-    this.net = createVelocityNet(config.net, netDimsOf(config));
-    this.normalizer = normalizerFor(config, stats, options.source);
+  constructor(config: FlowPolicyConfig, stats: Readonly<Record<string, FeatureStats>>, weights: WeightMap, options: { seed?: number; trainable?: boolean; source?: string } = {}) {
+    super(config, stats, options);
     this.params = ParamStore.fromWeights(this.net.registry, weights, { kind: options.trainable ? 'trainable' : 'constant', source: options.source });
-    this.history = new ObservationHistory(config.observation.features, config.observation.horizon);
-    this.rng = new Rng(options.seed ?? 0);
   }
 
   /** A policy with freshly initialised weights (for training). */
@@ -43,37 +27,6 @@ export class FlowPolicy implements Policy {
     const parsed = FlowPolicyConfig.parse(config);
     const registry = createVelocityNet(parsed.net, netDimsOf(parsed)).registry;
     return new FlowPolicy(parsed, stats, registry.initialize(new Rng(seed)), { seed, trainable: true });
-  }
-
-  get chunkSize(): number {
-    return this.config.action.horizon * this.config.action.dim;
-  }
-
-  get condSize(): number {
-    return this.net.dims.condDim;
-  }
-
-  reset(options: { seed?: number } = {}): void {
-    this.history.reset();
-    if (options.seed !== undefined) this.rng = new Rng(options.seed);
-  }
-
-  act(observation: ObservationFrame | readonly ObservationFrame[], options: FlowActOptions = {}): ActionChunk {
-    const started = performance.now();
-    this.history.push(observation);
-    const cond = this.history.condition(this.normalizer);
-    const noise = initialNoise(options.noise, this.rng, this.config.action);
-    const { chunks, nfe } = this.sampleNormalized(cond, noise, 1, options.solver);
-    const actions = this.normalizer.unnormalize(this.config.action.key, chunks, chunks);
-    return {
-      actions,
-      horizon: this.config.action.horizon,
-      actionDim: this.config.action.dim,
-      start: this.config.observation.horizon - 1,
-      execute: this.config.action.execute,
-      latencyMs: performance.now() - started,
-      nfe,
-    };
   }
 
   /**

@@ -1,16 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../core/rng.js';
-import type { FeatureStats, Normalizer } from '../data/normalizer.js';
+import type { FeatureStats } from '../data/normalizer.js';
 import { chainLogLikelihood, generateThroughChain, type DensityBlock, type LikelihoodResult } from '../flow/lfm.js';
 import { SolverConfig, type SolverOptions, type VelocityField } from '../flow/ode.js';
 import { ParamRegistry, ParamStore, type WeightMap } from '../nets/params.js';
-import { createVelocityNet, type VelocityNet } from '../nets/velocity-net.js';
-import { netDimsOf, normalizerFor } from './config.js';
-import type { FlowActOptions } from './flow-policy.js';
+import { createVelocityNet } from '../nets/velocity-net.js';
+import { netDimsOf } from './config.js';
 import { blockCount, blockPrefix, LfmPolicyConfig } from './lfm-config.js';
-import { ObservationHistory } from './observation-history.js';
-import type { ActionChunk, ObservationFrame, Policy } from './policy.js';
-import { initialNoise, netVelocityField, stripTimes } from './velocity-field.js';
+import { SampledPolicy } from './sampled-policy.js';
+import { netVelocityField, stripTimes } from './velocity-field.js';
 
 /**
  * The parameter declarations of a whole chain: every parameter of the
@@ -58,70 +55,25 @@ export function joinChainWeights(blocks: readonly WeightMap[]): WeightMap {
  * `sampleNormalized` has FlowPolicy's contract, so an LFM chain can teach
  * a one-step student (train/distill-trainer.ts) as a flow teacher does.
  */
-export class LocalFlowPolicy implements Policy {
-  /** The architecture every block shares (networks are functions of their weights). */
-  readonly net: VelocityNet;
+export class LocalFlowPolicy extends SampledPolicy<LfmPolicyConfig> {
   /** The weights of each block: `blocks[0]` is block 1 (next to the data), the last the free block N (next to the noise). */
   readonly blocks: ParamStore[];
-  readonly normalizer: Normalizer;
-  private readonly history: ObservationHistory;
-  private rng: Rng;
 
   /** `weights`: the whole chain's, block n's under `block{n}.` (checked against the config, errors naming `source`). */
-  constructor(
-    readonly config: LfmPolicyConfig,
-    readonly stats: Readonly<Record<string, FeatureStats>>,
-    weights: WeightMap,
-    options: { seed?: number; source?: string } = {},
-  ) {
+  constructor(config: LfmPolicyConfig, stats: Readonly<Record<string, FeatureStats>>, weights: WeightMap, options: { seed?: number; source?: string } = {}) {
     const source = options.source ?? 'weights';
     chainRegistry(config).validate(weights, source);
-    this.net = createVelocityNet(config.net, netDimsOf(config));
-    this.normalizer = normalizerFor(config, stats, options.source);
+    super(config, stats, options);
     this.blocks = splitChainWeights(weights, blockCount(config.lfm.schedule)).map((w) => ParamStore.fromWeights(this.net.registry, w, { kind: 'constant', source }));
-    this.history = new ObservationHistory(config.observation.features, config.observation.horizon);
-    this.rng = new Rng(options.seed ?? 0);
   }
 
   get numBlocks(): number {
     return this.blocks.length;
   }
 
-  get chunkSize(): number {
-    return this.config.action.horizon * this.config.action.dim;
-  }
-
-  get condSize(): number {
-    return this.net.dims.condDim;
-  }
-
   /** The weights of the chain, block n's under `block{n}.` (what a checkpoint stores). */
   weights(): WeightMap {
     return joinChainWeights(this.blocks.map((b) => b.toWeights()));
-  }
-
-  reset(options: { seed?: number } = {}): void {
-    this.history.reset();
-    if (options.seed !== undefined) this.rng = new Rng(options.seed);
-  }
-
-  /** `options.solver` overrides the inference solver of every block for this call. */
-  act(observation: ObservationFrame | readonly ObservationFrame[], options: FlowActOptions = {}): ActionChunk {
-    const started = performance.now();
-    this.history.push(observation);
-    const cond = this.history.condition(this.normalizer);
-    const noise = initialNoise(options.noise, this.rng, this.config.action);
-    const { chunks, nfe } = this.sampleNormalized(cond, noise, 1, options.solver);
-    const actions = this.normalizer.unnormalize(this.config.action.key, chunks, chunks);
-    return {
-      actions,
-      horizon: this.config.action.horizon,
-      actionDim: this.config.action.dim,
-      start: this.config.observation.horizon - 1,
-      execute: this.config.action.execute,
-      latencyMs: performance.now() - started,
-      nfe,
-    };
   }
 
   /**
