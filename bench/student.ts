@@ -4,8 +4,8 @@
  * one run. Prints ratios (student / teacher at 1, 4, 10 and 100 Euler
  * steps; ours / PyTorch with one thread), never a bare time as a pass mark.
  *
- * The teacher is runs/pusht-default/checkpoint.fpk when present (the Push-T
- * state teacher: 907k-parameter MLP, To 2, Tp 16), else a freshly
+ * The teacher is the shipped preset's (policies/pusht-state/teacher.fpk: the
+ * Push-T state teacher, 907k-parameter MLP, To 2, Tp 16) when present, else a freshly
  * initialised network of the same size (latency does not depend on the
  * weights). The student is its warm start (same trunk, one network call;
  * distilled weights time the same). PyTorch is Debian's python3-torch; the
@@ -14,6 +14,7 @@
  *
  *   node --import tsx bench/student.ts
  *   node --import tsx bench/student.ts --teacher runs/other/checkpoint.fpk --reps 500 --json
+ *   node --import tsx bench/student.ts --backend wasm          # default: auto (native when built)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,10 +33,11 @@ import { StudentPolicy } from '../src/policy/student-policy.js';
 import { log, timeMs } from './lib/timing.js';
 import { ensureTorch, PYTHON } from './lib/torch.js';
 
-const DEFAULT_TEACHER = new URL('../runs/pusht-default/checkpoint.fpk', import.meta.url).pathname;
+const DEFAULT_TEACHER = new URL('../policies/pusht-state/teacher.fpk', import.meta.url).pathname;
 const { values: args } = parseArgs({
   options: {
     teacher: { type: 'string' },
+    backend: { type: 'string', default: 'auto' },
     reps: { type: 'string', default: '300' },
     json: { type: 'boolean', default: false },
     'no-install': { type: 'boolean', default: false },
@@ -66,7 +68,8 @@ function affine(normalize: (v: Float32Array) => Float32Array, n: number): { scal
   return { scale: one.map((v, i) => v - offset[i]), offset };
 }
 
-await useBackend('wasm');
+const backend = await useBackend(args.backend);
+log(`backend: ${backend.detail}`);
 const teacherPath = args.teacher ?? (existsSync(DEFAULT_TEACHER) ? DEFAULT_TEACHER : null);
 const teacher = teacherPath ? loadPolicy(teacherPath, { kind: 'flow' }).policy : pushtSizedTeacher();
 if (teacher.config.net.kind !== 'mlp') throw new Error('bench/student.ts times MLP students (the real-time path); this teacher is a U-Net');

@@ -6,7 +6,7 @@
  * installed here if absent (needs root and apt). The PyTorch twin is loaded
  * with our weights and must compute the same velocities before it is timed.
  *
- *   npm run bench:train                       # MLP and U-Net, wasm
+ *   npm run bench:train                       # MLP and U-Net, native (when built) and wasm
  *   npm run bench:train -- --nets mlp --backends wasm,cpu --json
  */
 import * as tf from '@tensorflow/tfjs';
@@ -16,6 +16,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { useBackend } from '../src/core/backend.js';
+import { loadNativeBlas } from '../src/core/native-blas.js';
 import { float32ToLeBytes } from '../src/core/bytes.js';
 import { Rng } from '../src/core/rng.js';
 import { computeStats } from '../src/data/normalizer.js';
@@ -31,7 +32,8 @@ import { ensureTorch, PYTHON } from './lib/torch.js';
 const { values: args } = parseArgs({
   options: {
     nets: { type: 'string', default: 'mlp,unet1d' },
-    backends: { type: 'string', default: 'wasm' },
+    // Every fast backend this checkout has: native (where its addon built) and wasm.
+    backends: { type: 'string', default: 'blas' in loadNativeBlas() ? 'native,wasm' : 'wasm' },
     json: { type: 'boolean', default: false },
     'no-install': { type: 'boolean', default: false },
   },

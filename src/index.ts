@@ -57,6 +57,7 @@ export { RealtimeMlp } from './policy/realtime-mlp.js';
 export { openPolicy, resolvePolicySource, resolveCheckpointPath, policyIoOf, registerScriptedPolicy, listScriptedPolicies, isScriptedSpec, type ScriptedPolicyDefinition } from './policy/policy-source.js';
 export { LfmPolicyConfig, LfmSpec, LfmFlowSpec, DEFAULT_LFM_SCHEDULE, blockCount, blockSteps, blockPrefix } from './policy/lfm-config.js';
 export { LocalFlowPolicy, chainRegistry, splitChainWeights, joinChainWeights } from './policy/local-flow-policy.js';
+export { PresetConfig, PRESET_FILE, readPreset, presetOf, type Preset } from './policy/preset.js';
 
 // train: the trainer and its parts
 export { RunConfig, DatasetConfig, PolicyOptions, TrainOptions, type RunConfigInput } from './train/config.js';

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { InputError } from '../core/errors.js';
 import { loadPolicy, readCheckpoint } from './checkpoint.js';
 import type { Policy, PolicyIO } from './policy.js';
+import { PRESET_FILE, readPreset } from './preset.js';
 
 /**
  * Where a policy comes from, as one string a user types and a worker
@@ -52,12 +53,14 @@ export function getScriptedPolicy(spec: string, field = 'policy'): ScriptedPolic
   return def;
 }
 
-/** A checkpoint file, or the checkpoint in a preset or run folder. */
+/** A checkpoint file, or the checkpoint in a preset (the one its preset.json names) or run folder. */
 export function resolveCheckpointPath(path: string, field = 'policy'): string {
   if (!existsSync(path)) throw new InputError(field, path, 'an existing checkpoint file (.fpk), a preset or run folder, or scripted:<name>');
   if (!statSync(path).isDirectory()) return path;
+  const preset = readPreset(path);
+  if (preset) return preset.path(preset.config.policy);
   for (const name of CHECKPOINT_NAMES) if (existsSync(join(path, name))) return join(path, name);
-  throw new InputError(field, path, `a folder holding ${CHECKPOINT_NAMES.join(' (a preset) or ')} (a training run)`);
+  throw new InputError(field, path, `a folder holding ${PRESET_FILE} or ${CHECKPOINT_NAMES.join(' (a preset) or ')} (a training run)`);
 }
 
 /** Check a policy spec without building it: a registered scripted policy, or the path of an existing checkpoint. */

@@ -4,33 +4,37 @@ import { InputError } from '../../core/errors.js';
 import { evaluate } from '../../../sim/eval/evaluate.js';
 import { EVAL_FILES, writeEvalHtml, writeEvalJson, writeEvalVideos } from '../../../sim/eval/eval-report.js';
 import { getTask } from '../../../sim/registry.js';
+import { presetOf } from '../../policy/preset.js';
 import '../../../sim/tasks.js';
 import { interruptOnSigint } from '../interrupt.js';
 import { info, printJson, table } from '../output.js';
 import { intFlag } from '../numbers.js';
+import { BACKEND_CHOICES } from '../../core/backend.js';
 
 export function evalCommand(): Command {
   return new Command('eval')
     .description("Evaluate a policy in simulation: seeded episodes in parallel workers; reports the paper's mean max reward, the success rate, episode length and policy latency")
     .argument('<policy>', 'checkpoint file (.fpk), run or preset folder, or scripted:<name>')
-    .option('--task <name>', 'simulated task', 'pusht')
+    .option('--task <name>', "simulated task (default: a preset's own task, else pusht)")
     .option('--episodes <n>', 'episodes to run', '50')
     .option('--seed <n>', 'seed of the first episode (episode i uses seed + i; the paper evaluates from 100000)', '100000')
     .option('--workers <n>', 'worker threads (default: one per core)')
     .option('--videos <n>', 'GIFs of the first n episodes (rendered with headless Chromium)', '0')
     .option('--max-steps <n>', "episode cap (default: the task's, 300 for Push-T)")
     .option('--out <dir>', 'write eval.json, report.html and videos/ here')
-    .option('--backend <name>', 'tensor backend for checkpoint policies: auto, tfjs-node-gpu, tfjs-node, wasm, cpu')
+    .option('--backend <name>', `tensor backend for checkpoint policies: ${BACKEND_CHOICES}`)
     .option('--json', 'print the summary as one JSON object on stdout')
     .addHelpText(
       'after',
       `
 Examples:
+  flowpolicy eval policies/pusht-state
+  flowpolicy eval policies/pusht-state/teacher.fpk --episodes 50 --workers 2
   flowpolicy eval runs/pusht --episodes 50 --seed 100000 --out runs/pusht/eval --videos 4
   flowpolicy eval scripted:pusht-pusher --episodes 10`,
     )
     .action(async (policy: string, opts: Record<string, string | boolean | undefined>) => {
-      const task = String(opts.task);
+      const task = opts.task === undefined ? (presetOf(policy)?.config.task ?? 'pusht') : String(opts.task);
       getTask(task);
       const episodes = intFlag(opts.episodes, '--episodes', 1);
       const videos = intFlag(opts.videos, '--videos', 0);
