@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { InputError, InputErrors } from '../../src/core/errors.js';
+import { InputError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { chainLogLikelihood, generateThroughChain, pushPool, pushThroughChain, type DensityBlock } from '../../src/flow/lfm.js';
 import { lfmPath, trigonometricPath, type LfmInterpolant } from '../../src/flow/lfm-interpolant.js';
 import { ouStep, ouStepPairs } from '../../src/flow/lfm-ou.js';
 import { cumulativeSignal, ouSteps } from '../../src/flow/lfm-schedule.js';
 import { linearPath } from '../../src/flow/path.js';
+import { firstInputError } from '../helpers/errors.js';
 
 // ---------------------------------------------------------------------------
 // An exact LFM chain for Gaussian data N(m, diag(s^2)), no network needed.
@@ -120,17 +121,6 @@ function logDensity(p: Gaussian, x: ArrayLike<number>, row: number): number {
 const DATA: Gaussian = { mean: [1.5, -0.5], std: [0.3, 1.4] };
 const STEPS = ouSteps({ kind: 'geometric', blocks: 4, first: 0.2, ratio: 1.5 });
 const RK4 = { method: 'rk4', steps: 32 } as const;
-
-function firstInputError(fn: () => unknown): InputError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof InputErrors) return e.errors[0];
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error('expected an InputError');
-}
 
 describe('OU step pairs', () => {
   it('match the OU transition: mean e^{-g} m, variance e^{-2g} s^2 + 1 - e^{-2g}', () => {

@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/core/backend.js';
-import { InputError, InputErrors } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { integrate } from '../../src/flow/ode.js';
 import { loadPolicy, policyRegistry, readCheckpoint, saveCheckpoint } from '../../src/policy/checkpoint.js';
@@ -13,6 +12,7 @@ import { parseInput } from '../../src/core/schema.js';
 import { TEST_BACKEND } from '../helpers/backend.js';
 import { frame, smallConfig, workspaceStats } from '../helpers/policy.js';
 import { tempDir } from '../helpers/tmp.js';
+import { firstInputError } from '../helpers/errors.js';
 
 /** The Push-T-shaped test policy as an LFM chain of `blocks` blocks. */
 function lfmConfig(blocks: number, extra: Record<string, unknown> = {}): LfmPolicyConfig {
@@ -24,17 +24,6 @@ function lfmConfig(blocks: number, extra: Record<string, unknown> = {}): LfmPoli
 /** A chain whose blocks have distinct random weights. */
 function randomChain(config: LfmPolicyConfig, seed: number, options: { seed?: number } = {}): LocalFlowPolicy {
   return new LocalFlowPolicy(config, workspaceStats(0), chainRegistry(config).initialize(new Rng(seed)), options);
-}
-
-function firstInputError(fn: () => unknown): InputError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof InputErrors) return e.errors[0];
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error('expected an InputError');
 }
 
 beforeAll(async () => {
