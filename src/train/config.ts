@@ -57,11 +57,11 @@ export const PolicyOptions = z
 
 export const TrainOptions = z
   .object({
-    steps: int().positive().default(8000).describe('optimizer steps'),
+    steps: int().positive().default(60000).describe('optimizer steps'),
     batchSize: int().positive().default(256).describe('windows per step'),
-    lr: z.number().positive().default(1e-4).describe('peak learning rate'),
+    lr: z.number().positive().default(1e-3).describe('peak learning rate'),
     schedule: LrSchedule.default('cosine').describe('learning-rate schedule after warm-up'),
-    warmupSteps: int().nonnegative().default(500).describe('linear warm-up steps'),
+    warmupSteps: int().nonnegative().default(1000).describe('linear warm-up steps'),
     beta1: z.number().min(0).lt(1).default(0.95).describe('AdamW beta1'),
     beta2: z.number().min(0).lt(1).default(0.999).describe('AdamW beta2'),
     eps: z.number().positive().default(1e-8).describe('AdamW epsilon'),
@@ -70,8 +70,8 @@ export const TrainOptions = z
     emaPower: z.number().positive().default(0.75).describe('EMA warm-up power'),
     emaMaxDecay: z.number().min(0).lt(1).default(0.9999).describe('EMA maximum decay'),
     logEvery: int().positive().default(50).describe('steps between metric records'),
-    evalEvery: int().positive().default(500).describe('steps between validation losses'),
-    saveEvery: int().positive().default(1000).describe('steps between checkpoints'),
+    evalEvery: int().positive().default(2000).describe('steps between validation losses'),
+    saveEvery: int().positive().default(5000).describe('steps between checkpoints'),
     seed: int().default(0).describe('seed of weights, batches and noise'),
   })
   .strict();

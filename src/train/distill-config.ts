@@ -44,7 +44,7 @@ export const ObjectiveOptions = z
 
 /** The optimiser and schedule of the flow trainer, with distillation defaults; no validation pass. */
 export const DistillTrainOptions = TrainOptions.omit({ evalEvery: true }).extend({
-  steps: int().positive().default(3000).describe('optimizer steps'),
+  steps: int().positive().default(15000).describe('optimizer steps'),
   batchSize: int().positive().default(64).describe('observations per step (each with m student and K teacher samples)'),
   lr: z.number().positive().default(1e-4).describe('peak learning rate'),
   warmupSteps: int().nonnegative().default(100).describe('linear warm-up steps'),
