@@ -122,38 +122,6 @@ static void mish_grad_f32(const float *x, const float *dy, float *dx, size_t len
   }
 }
 
-/* mish(x, y) and mishGrad(x, dy, dx): Float32Arrays of one length. */
-static napi_value mish(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *x, *y;
-  size_t lx, ly;
-  if (argc != 2 || !get_f32(env, argv[0], &x, &lx, "x") || !get_f32(env, argv[1], &y, &ly, "y")) return NULL;
-  if (lx != ly) {
-    napi_throw_range_error(env, NULL, "flowpolicy_blas: mish arrays differ in length");
-    return NULL;
-  }
-  mish_f32(x, y, lx);
-  return NULL;
-}
-
-static napi_value mish_grad(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *x, *dy, *dx;
-  size_t lx, ldy, ldx;
-  if (argc != 3 || !get_f32(env, argv[0], &x, &lx, "x") || !get_f32(env, argv[1], &dy, &ldy, "dy") || !get_f32(env, argv[2], &dx, &ldx, "dx"))
-    return NULL;
-  if (lx != ldy || lx != ldx) {
-    napi_throw_range_error(env, NULL, "flowpolicy_blas: mishGrad arrays differ in length");
-    return NULL;
-  }
-  mish_grad_f32(x, dy, dx, lx);
-  return NULL;
-}
-
 static bool get_f64(napi_env env, napi_value v, double *out, const char *name) {
   if (napi_get_value_double(env, v, out) != napi_ok) {
     char msg[128];
@@ -164,6 +132,61 @@ static bool get_f64(napi_env env, napi_value v, double *out, const char *name) {
   return true;
 }
 
+#define MAX_ARGS 16
+
+/*
+ * The arguments of an elementwise kernel: `arrays` Float32Arrays of one
+ * length (returned in `len`), then `scalars` numbers. Throws naming the
+ * kernel and the argument, and returns false, on anything else.
+ */
+static bool get_elementwise_args(napi_env env, napi_callback_info info, const char *op, int arrays, const char *const *names, float **a,
+                                 int scalars, const char *const *scalar_names, double *k, size_t *len) {
+  size_t argc = MAX_ARGS;
+  napi_value argv[MAX_ARGS];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, NULL, "flowpolicy_blas: Node-API call failed: napi_get_cb_info");
+    return false;
+  }
+  char msg[160];
+  if ((int)argc != arrays + scalars) {
+    snprintf(msg, sizeof msg, "flowpolicy_blas: %s takes %d arguments", op, arrays + scalars);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+  }
+  for (int i = 0; i < arrays; i++) {
+    size_t n;
+    if (!get_f32(env, argv[i], &a[i], &n, names[i])) return false;
+    if (i == 0) *len = n;
+    if (n != *len) {
+      snprintf(msg, sizeof msg, "flowpolicy_blas: %s arrays differ in length (%s)", op, names[i]);
+      napi_throw_range_error(env, NULL, msg);
+      return false;
+    }
+  }
+  for (int i = 0; i < scalars; i++)
+    if (!get_f64(env, argv[arrays + i], &k[i], scalar_names[i])) return false;
+  return true;
+}
+
+/* mish(x, y) and mishGrad(x, dy, dx): Float32Arrays of one length. */
+static napi_value mish(napi_env env, napi_callback_info info) {
+  static const char *const names[] = {"x", "y"};
+  float *a[2];
+  size_t len;
+  if (!get_elementwise_args(env, info, "mish", 2, names, a, 0, NULL, NULL, &len)) return NULL;
+  mish_f32(a[0], a[1], len);
+  return NULL;
+}
+
+static napi_value mish_grad(napi_env env, napi_callback_info info) {
+  static const char *const names[] = {"x", "dy", "dx"};
+  float *a[3];
+  size_t len;
+  if (!get_elementwise_args(env, info, "mishGrad", 3, names, a, 0, NULL, NULL, &len)) return NULL;
+  mish_grad_f32(a[0], a[1], a[2], len);
+  return NULL;
+}
+
 /*
  * adamw(p, g, m, v, pOut, mOut, vOut, b1, b2, bc1, bc2, eps, lr, decay, scale):
  * one AdamW update of a parameter tensor (the formula of src/train/adamw.ts):
@@ -171,32 +194,17 @@ static bool get_f64(napi_env env, napi_value v, double *out, const char *name) {
  *   p' = decay p - lr (m' / bc1) / (sqrt(v' / bc2) + eps)
  */
 static napi_value adamw(napi_env env, napi_callback_info info) {
-  size_t argc = 15;
-  napi_value argv[15];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 15) {
-    napi_throw_type_error(env, NULL, "flowpolicy_blas: adamw takes 15 arguments");
-    return NULL;
-  }
-  static const char *names[7] = {"p", "g", "m", "v", "pOut", "mOut", "vOut"};
-  static const char *scalars[8] = {"b1", "b2", "bc1", "bc2", "eps", "lr", "decay", "scale"};
+  static const char *const names[] = {"p", "g", "m", "v", "pOut", "mOut", "vOut"};
+  static const char *const scalars[] = {"b1", "b2", "bc1", "bc2", "eps", "lr", "decay", "scale"};
   float *a[7];
-  size_t len[7];
   double k[8];
-  for (int i = 0; i < 7; i++)
-    if (!get_f32(env, argv[i], &a[i], &len[i], names[i])) return NULL;
-  for (int i = 0; i < 8; i++)
-    if (!get_f64(env, argv[7 + i], &k[i], scalars[i])) return NULL;
-  for (int i = 1; i < 7; i++)
-    if (len[i] != len[0]) {
-      napi_throw_range_error(env, NULL, "flowpolicy_blas: adamw arrays differ in length");
-      return NULL;
-    }
+  size_t n;
+  if (!get_elementwise_args(env, info, "adamw", 7, names, a, 8, scalars, k, &n)) return NULL;
   const float b1 = (float)k[0], b2 = (float)k[1], ibc1 = (float)(1.0 / k[2]), ibc2 = (float)(1.0 / k[3]), eps = (float)k[4],
               lr = (float)k[5], decay = (float)k[6], scale = (float)k[7];
   const float *p = a[0], *g = a[1], *m = a[2], *v = a[3];
   float *po = a[4], *mo = a[5], *vo = a[6];
-  for (size_t i = 0; i < len[0]; i++) {
+  for (size_t i = 0; i < n; i++) {
     const float gi = g[i] * scale;
     const float mi = b1 * m[i] + (1.0f - b1) * gi;
     const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
@@ -209,19 +217,14 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
 
 /* ema(e, p, out, d): out = d e + (1 - d) p, the EMA of weights. */
 static napi_value ema(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *e, *p, *o;
-  size_t le, lp, lo;
+  static const char *const names[] = {"ema", "p", "out"};
+  static const char *const scalars[] = {"d"};
+  float *a[3];
   double d;
-  if (argc != 4 || !get_f32(env, argv[0], &e, &le, "ema") || !get_f32(env, argv[1], &p, &lp, "p") || !get_f32(env, argv[2], &o, &lo, "out") ||
-      !get_f64(env, argv[3], &d, "d"))
-    return NULL;
-  if (le != lp || le != lo) {
-    napi_throw_range_error(env, NULL, "flowpolicy_blas: ema arrays differ in length");
-    return NULL;
-  }
+  size_t le;
+  if (!get_elementwise_args(env, info, "ema", 3, names, a, 1, scalars, &d, &le)) return NULL;
+  const float *e = a[0], *p = a[1];
+  float *o = a[2];
   const float df = (float)d, cf = (float)(1.0 - d);
   for (size_t i = 0; i < le; i++) o[i] = df * e[i] + cf * p[i];
   return NULL;

@@ -73,8 +73,9 @@ export class AdamW {
 
   /**
    * Apply one update from gradients keyed by parameter name. Returns the
-   * global gradient norm before clipping, as a scalar tensor (read it only
-   * when it is logged: reading forces a sync).
+   * global gradient norm before clipping, as a scalar tensor (already read
+   * once here to scale the fused per-parameter updates, so reading it again
+   * costs nothing).
    */
   apply(grads: Map<string, tf.Tensor>, lr: number): tf.Scalar {
     this.k++;

@@ -119,8 +119,12 @@ train.steps cannot change on resume).`,
         reportError = err;
       });
     };
-    const datasetLine = (s: { trainEpisodes: number; valEpisodes: number; trainWindows: number; valWindows: number }): void =>
+    /** The lines a run starts with (dataset, policy, run folder, where it resumes), then the progress bar. */
+    const started = (s: { trainEpisodes: number; valEpisodes: number; trainWindows: number; valWindows: number; startStep: number; totalSteps: number }, policy: string, resumedAt: string | null): void => {
       info(`dataset: ${config.dataset.path}: ${s.trainEpisodes} training / ${s.valEpisodes} validation episodes, ${s.trainWindows} / ${s.valWindows} windows`);
+      info(`${policy}; run folder ${runDir}${resumedAt ? `, resuming at ${resumedAt}` : ''}`);
+      progress.start(s.startStep, s.totalSteps);
+    };
     const hooks: RunHooks = {
       signal: interrupt.signal,
       onStep: (s) => progress.update({ step: s.step, total: s.totalSteps, loss: s.loss, valLoss: lastVal }),
@@ -137,14 +141,12 @@ train.steps cannot change on resume).`,
               resume,
               hooks: {
                 ...hooks,
-                onStart: (s) => {
-                  datasetLine(s);
-                  const resumed = s.startStep ? `, resuming at block ${s.startBlock}, step ${s.startStep}` : '';
-                  info(
-                    `policy: lfm, ${s.blocks} blocks of ${s.policyConfig.net.kind} (${s.policyConfig.lfm.interpolant} interpolant, ${s.policyConfig.lfm.schedule.kind} schedule), ${s.parameters.toLocaleString('en-US')} parameters in all; steps per block ${s.blockSteps.join(', ')}; run folder ${runDir}${resumed}`,
-                  );
-                  progress.start(s.startStep, s.totalSteps);
-                },
+                onStart: (s) =>
+                  started(
+                    s,
+                    `policy: lfm, ${s.blocks} blocks of ${s.policyConfig.net.kind} (${s.policyConfig.lfm.interpolant} interpolant, ${s.policyConfig.lfm.schedule.kind} schedule), ${s.parameters.toLocaleString('en-US')} parameters in all; steps per block ${s.blockSteps.join(', ')}`,
+                    s.startStep ? `block ${s.startBlock}, step ${s.startStep}` : null,
+                  ),
                 onBlock: (b) => {
                   // Each block's losses are on its own pairs: the smoothed figures start again.
                   lastVal = null;
@@ -157,11 +159,7 @@ train.steps cannot change on resume).`,
               resume,
               hooks: {
                 ...hooks,
-                onStart: (s) => {
-                  datasetLine(s);
-                  info(`policy: ${s.policyConfig.net.kind}, ${s.parameters.toLocaleString('en-US')} parameters; run folder ${runDir}${s.startStep ? `, resuming at step ${s.startStep}` : ''}`);
-                  progress.start(s.startStep, s.totalSteps);
-                },
+                onStart: (s) => started(s, `policy: ${s.policyConfig.net.kind}, ${s.parameters.toLocaleString('en-US')} parameters`, s.startStep ? `step ${s.startStep}` : null),
               },
             });
       progress.stop();
