@@ -44,10 +44,11 @@ export async function writeEvalVideos(dir: string, task: string, results: Episod
 /** report.html: the two headline numbers, latency, a per-episode table and the videos. One self-contained page but for the GIFs beside it. */
 export function writeEvalHtml(dir: string, summary: EvalSummary, results: EpisodeResult[], videos: string[]): string {
   const row = (r: EpisodeResult) =>
-    `<tr><td>${r.seed}</td><td>${r.maxReward.toFixed(3)}</td><td>${r.maxCoverage.toFixed(3)}</td><td>${r.finalCoverage.toFixed(3)}</td><td>${r.success ? 'yes' : 'no'}</td><td>${r.steps}</td></tr>`;
+    `<tr><td>${r.seed}${r.draw ? ` (noise draw ${r.draw})` : ''}</td><td>${r.maxReward.toFixed(3)}</td><td>${r.maxCoverage.toFixed(3)}</td><td>${r.finalCoverage.toFixed(3)}</td><td>${r.success ? 'yes' : 'no'}</td><td>${r.steps}</td></tr>`;
   const figures: [string, string][] = [
     ['mean max reward (Diffusion Policy paper)', summary.meanMaxReward.toFixed(3)],
     ['success rate (coverage > 0.95, LeRobot)', `${(summary.successRate * 100).toFixed(1)}%`],
+    ...(summary.draws > 1 ? ([['noise draws per seed', `${summary.draws} (mean max reward sd ${summary.meanMaxRewardSd.toFixed(3)} across draws)`]] as [string, string][]) : []),
     ['mean max coverage', summary.meanMaxCoverage.toFixed(3)],
     ['mean episode length', summary.meanEpisodeLength.toFixed(1)],
     ['policy call latency p50 / p99', `${summary.latencyMsP50.toFixed(2)} / ${summary.latencyMsP99.toFixed(2)} ms (${summary.policyCalls} calls, backend ${summary.backend})`],

@@ -10,6 +10,10 @@ export interface EvalWorkerJob {
   source: string;
   task: string;
   seeds: number[];
+  /** Noise draws per seed (draw 0 is the standard protocol). */
+  draws: number;
+  /** Solver steps per act() (per block for an LFM chain) instead of the checkpoint's. */
+  solverSteps?: number;
   /** Seeds whose states are recorded for videos. */
   recordSeeds: number[];
   maxSteps?: number;
@@ -30,7 +34,10 @@ try {
   post({ type: 'ready', backend });
   const env = await createEnv(job.task, job.maxSteps === undefined ? {} : { maxSteps: job.maxSteps });
   const policy = openPolicy(job.source);
-  for (const seed of job.seeds) post({ type: 'episode', result: runEpisode(env, policy, seed, { recordStates: job.recordSeeds.includes(seed) }) });
+  const actOptions = job.solverSteps === undefined ? undefined : { solver: { steps: job.solverSteps } };
+  for (let draw = 0; draw < job.draws; draw++) {
+    for (const seed of job.seeds) post({ type: 'episode', result: runEpisode(env, policy, seed, { draw, actOptions, recordStates: draw === 0 && job.recordSeeds.includes(seed) }) });
+  }
   policy.dispose();
   env.close();
   post({ type: 'done' });

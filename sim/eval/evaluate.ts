@@ -16,6 +16,15 @@ export interface EvalOptions {
   episodes: number;
   /** First seed; episode i runs seed + i (the paper evaluates from 100000). */
   seed: number;
+  /**
+   * Draws of the policy's noise per episode seed (default 1): draw d
+   * reseeds the policy with seed + d * DRAW_STRIDE, draw 0 being the
+   * standard protocol. The 50-seed mean moves between draws by several
+   * hundredths on Push-T; more draws measure it, and its spread.
+   */
+  draws?: number;
+  /** Solver steps per act() (per block for an LFM chain) instead of the checkpoint's; flow and LFM policies only. */
+  solverSteps?: number;
   /** Worker threads (default: one per core, at most one per episode). */
   workers?: number;
   /** Record the states of the first N episodes (for videos). */
@@ -47,6 +56,12 @@ export interface EvalSummary {
   wallSeconds: number;
   /** The task's control rate (videos play at it, so a second of GIF is a second of simulated time). */
   controlHz: number;
+  /** Noise draws per seed; the means above are over every (seed, draw). */
+  draws: number;
+  /** Per draw, over its episodes: the spread of the figures a single run reports. */
+  byDraw: { meanMaxReward: number; successRate: number }[];
+  /** Sample standard deviation of byDraw's mean max rewards (0 with one draw). */
+  meanMaxRewardSd: number;
 }
 
 /**
@@ -58,6 +73,8 @@ export async function evaluate(options: EvalOptions): Promise<{ summary: EvalSum
   const t0 = performance.now();
   if (!Number.isInteger(options.episodes) || options.episodes < 1) throw new InputError('episodes', options.episodes, 'a positive integer');
   if (!Number.isInteger(options.seed) || options.seed < 0) throw new InputError('seed', options.seed, 'a non-negative integer');
+  const draws = options.draws ?? 1;
+  if (!Number.isInteger(draws) || draws < 1) throw new InputError('draws', options.draws, 'a positive integer');
   const source = resolvePolicySource(options.policy);
 
   // Check the policy against the task here, once, before any worker starts
@@ -69,6 +86,10 @@ export async function evaluate(options: EvalOptions): Promise<{ summary: EvalSum
     checkPolicyFitsTask(io, env, options.policy);
   } finally {
     env.close();
+  }
+  if (options.solverSteps !== undefined) {
+    if (!Number.isInteger(options.solverSteps) || options.solverSteps < 1) throw new InputError('steps', options.solverSteps, 'a positive integer');
+    if (io.kind !== 'flow' && io.kind !== 'lfm') throw new InputError('steps', options.solverSteps, `no solver steps for a ${io.kind} policy (they set the ODE steps of flow and LFM policies)`, options.policy);
   }
   let backend = isScriptedSpec(source) ? 'none' : '';
 
@@ -83,7 +104,7 @@ export async function evaluate(options: EvalOptions): Promise<{ summary: EvalSum
   await Promise.all(
     shares.map((share) =>
       runWorker(
-        { source, task: options.task, seeds: share, recordSeeds: recordSeeds.filter((s) => share.includes(s)), maxSteps: options.maxSteps, backend: options.backend },
+        { source, task: options.task, seeds: share, draws, solverSteps: options.solverSteps, recordSeeds: recordSeeds.filter((s) => share.includes(s)), maxSteps: options.maxSteps, backend: options.backend },
         (r) => {
           results.push(r);
           options.onEpisode?.(r, results.length);
@@ -95,8 +116,8 @@ export async function evaluate(options: EvalOptions): Promise<{ summary: EvalSum
       ),
     ),
   );
-  results.sort((a, b) => a.seed - b.seed);
-  return { summary: summarize(results, { task: options.task, policy: options.policy, policyKind: io.kind, backend, firstSeed: options.seed, workers, wallSeconds: (performance.now() - t0) / 1000, controlHz }), results };
+  results.sort((a, b) => (a.draw ?? 0) - (b.draw ?? 0) || a.seed - b.seed);
+  return { summary: summarize(results, draws, { task: options.task, policy: options.policy, policyKind: io.kind, backend, firstSeed: options.seed, workers, wallSeconds: (performance.now() - t0) / 1000, controlHz }), results };
 }
 
 function startWorker(job: EvalWorkerJob): Worker {
@@ -133,15 +154,22 @@ function runWorker(job: EvalWorkerJob, onEpisode: (r: EpisodeResult) => void, on
   });
 }
 
-function summarize(results: EpisodeResult[], meta: Pick<EvalSummary, 'task' | 'policy' | 'policyKind' | 'backend' | 'firstSeed' | 'workers' | 'wallSeconds' | 'controlHz'>): EvalSummary {
-  const mean = (f: (r: EpisodeResult) => number) => results.reduce((a, r) => a + f(r), 0) / results.length;
+function summarize(results: EpisodeResult[], draws: number, meta: Pick<EvalSummary, 'task' | 'policy' | 'policyKind' | 'backend' | 'firstSeed' | 'workers' | 'wallSeconds' | 'controlHz'>): EvalSummary {
+  const meanOf = (rs: EpisodeResult[], f: (r: EpisodeResult) => number) => rs.reduce((a, r) => a + f(r), 0) / rs.length;
+  const mean = (f: (r: EpisodeResult) => number) => meanOf(results, f);
   const latencies = results.flatMap((r) => r.latenciesMs);
+  const byDraw = Array.from({ length: draws }, (_, d) => {
+    const rs = results.filter((r) => (r.draw ?? 0) === d);
+    return { meanMaxReward: meanOf(rs, (r) => r.maxReward), successRate: meanOf(rs, (r) => (r.success ? 1 : 0)) };
+  });
+  const m = byDraw.reduce((a, b) => a + b.meanMaxReward, 0) / draws;
+  const meanMaxRewardSd = draws > 1 ? Math.sqrt(byDraw.reduce((a, b) => a + (b.meanMaxReward - m) ** 2, 0) / (draws - 1)) : 0;
   return {
     task: meta.task,
     policy: meta.policy,
     policyKind: meta.policyKind,
     backend: meta.backend,
-    episodes: results.length,
+    episodes: results.length / draws,
     firstSeed: meta.firstSeed,
     meanMaxReward: mean((r) => r.maxReward),
     meanMaxCoverage: mean((r) => r.maxCoverage),
@@ -154,5 +182,8 @@ function summarize(results: EpisodeResult[], meta: Pick<EvalSummary, 'task' | 'p
     workers: meta.workers,
     wallSeconds: meta.wallSeconds,
     controlHz: meta.controlHz,
+    draws,
+    byDraw,
+    meanMaxRewardSd,
   };
 }

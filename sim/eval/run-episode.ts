@@ -1,8 +1,11 @@
 import type { ObservationFrame, Policy } from '../../src/policy/policy.js';
+import type { FlowActOptions } from '../../src/policy/sampled-policy.js';
 import type { Env } from '../env.js';
 
 export interface EpisodeResult {
   seed: number;
+  /** Which draw of the policy's noise this was (0: the policy seeded with the episode seed, the standard protocol). */
+  draw?: number;
   /** Max over the episode of the reward (the Diffusion Policy paper's per-episode number). */
   maxReward: number;
   maxCoverage: number;
@@ -30,8 +33,17 @@ export interface EpisodeStep {
   state: Float64Array;
 }
 
-export function runEpisode(env: Env, policy: Policy, seed: number, options: { recordStates?: boolean; onStep?: (step: EpisodeStep) => void } = {}): EpisodeResult {
-  policy.reset({ seed });
+/** Policy seeds of the noise draws of one episode seed: draw d reseeds the policy with seed + d * DRAW_STRIDE. */
+export const DRAW_STRIDE = 1_000_003;
+
+export function runEpisode(
+  env: Env,
+  policy: Policy,
+  seed: number,
+  options: { recordStates?: boolean; onStep?: (step: EpisodeStep) => void; draw?: number; actOptions?: FlowActOptions } = {},
+): EpisodeResult {
+  const draw = options.draw ?? 0;
+  policy.reset({ seed: seed + draw * DRAW_STRIDE });
   const first = env.reset({ seed });
   const horizon = policy.config.observation.horizon;
   const history: ObservationFrame[] = new Array(horizon).fill(first.observation);
@@ -45,7 +57,7 @@ export function runEpisode(env: Env, policy: Policy, seed: number, options: { re
   let done = false;
   let state = first.info.state;
   while (!done) {
-    const chunk = policy.act(history);
+    const chunk = policy.act(history, options.actOptions);
     latenciesMs.push(chunk.latencyMs);
     const end = Math.min(chunk.start + chunk.execute, chunk.horizon);
     if (end <= chunk.start) throw new Error(`policy returned a chunk with nothing to execute (start ${chunk.start}, execute ${chunk.execute}, horizon ${chunk.horizon})`);
@@ -65,5 +77,5 @@ export function runEpisode(env: Env, policy: Policy, seed: number, options: { re
       done = r.done;
     }
   }
-  return { seed, maxReward, maxCoverage, finalCoverage, success, steps, latenciesMs, states };
+  return { seed, ...(draw ? { draw } : {}), maxReward, maxCoverage, finalCoverage, success, steps, latenciesMs, states };
 }

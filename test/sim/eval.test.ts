@@ -60,6 +60,36 @@ describe('evaluate', () => {
     expect(single.results[0].states).not.toEqual(single.results[1].states);
   });
 
+  it('draws the policy noise again per seed on request: draw 0 is the standard run, the others differ, the summary spans them', async () => {
+    const path = save(smallPolicy(3), 'draws.fpk');
+    const base = { policy: path, task: 'pusht', episodes: 2, seed: 7, maxSteps: 20, workers: 2 };
+    const single = await evaluate(base);
+    const three = await evaluate({ ...base, draws: 3 });
+    expect(three.results.map((r) => [r.seed, r.draw ?? 0])).toEqual([[7, 0], [8, 0], [7, 1], [8, 1], [7, 2], [8, 2]]);
+    const strip = (rs: typeof single.results) => rs.map(({ latenciesMs: _l, ...r }) => r);
+    expect(strip(three.results.slice(0, 2))).toEqual(strip(single.results));
+    // Another draw of the same seed is another episode: the policy's noise changed, the env did not.
+    expect(three.results[2].maxCoverage).not.toBe(three.results[0].maxCoverage);
+    expect(three.summary).toMatchObject({ episodes: 2, draws: 3, byDraw: [{ meanMaxReward: single.summary.meanMaxReward, successRate: single.summary.successRate }, {}, {}] });
+    const means = three.summary.byDraw.map((d) => d.meanMaxReward);
+    expect(three.summary.meanMaxReward).toBeCloseTo(means.reduce((a, b) => a + b) / 3, 12);
+    const m = three.summary.meanMaxReward;
+    expect(three.summary.meanMaxRewardSd).toBeCloseTo(Math.sqrt(means.reduce((a, b) => a + (b - m) ** 2, 0) / 2), 12);
+    expect(single.summary).toMatchObject({ draws: 1, meanMaxRewardSd: 0 });
+    await expect(evaluate({ ...base, draws: 0 })).rejects.toThrow('draws = 0, expected a positive integer');
+  });
+
+  it("overrides the checkpoint's solver steps on request, for flow policies only", async () => {
+    const path = save(smallPolicy(3), 'steps.fpk');
+    const base = { policy: path, task: 'pusht', episodes: 1, seed: 7, maxSteps: 20, workers: 1, recordEpisodes: 1 };
+    const [own, one, ten] = [await evaluate(base), await evaluate({ ...base, solverSteps: 1 }), await evaluate({ ...base, solverSteps: 10 })];
+    // smallPolicy samples with 10 Euler steps: --steps 10 is the same run, --steps 1 another.
+    expect(ten.results[0].states).toEqual(own.results[0].states);
+    expect(one.results[0].states).not.toEqual(own.results[0].states);
+    await expect(evaluate({ ...base, solverSteps: 0 })).rejects.toThrow('steps = 0, expected a positive integer');
+    await expect(evaluate({ policy: 'scripted:pusht-pusher', task: 'pusht', episodes: 1, seed: 7, solverSteps: 4 })).rejects.toThrow(/steps = 4, expected no solver steps for a scripted:pusht-pusher policy/);
+  });
+
   it('refuses a checkpoint whose observation does not match the task, before running anything', async () => {
     const config = smallConfig();
     const wrong = FlowPolicyConfig.parse({
