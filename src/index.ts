@@ -63,7 +63,8 @@ export { PresetConfig, PRESET_FILE, readPreset, presetOf, type Preset } from './
 export { RunConfig, DatasetConfig, PolicyOptions, TrainOptions, type RunConfigInput } from './train/config.js';
 export { trainFlowPolicy, policyConfigFor, RUN_FILES, type TrainHooks, type TrainResult, type TrainStartInfo } from './train/flow-trainer.js';
 export { AdamW, type AdamWOptions } from './train/adamw.js';
-export { distillStudent, DISTILL_FILES, type DistillHooks, type DistillResult } from './train/distill-trainer.js';
+export { distillStudent, openDistillation, DISTILL_FILES, type DistillHooks, type DistillResult } from './train/distill-trainer.js';
+export { distillBlocks } from './train/block-distill-trainer.js';
 export { DistillConfig, type DistillConfigInput } from './train/distill-config.js';
 export { trainLocalFlowPolicy, lfmPolicyConfigFor, blockBudget, LFM_FILES, type LfmTrainHooks, type LfmTrainResult, type LfmTrainStartInfo } from './train/lfm-trainer.js';
 export { LfmRunOptions, LfmPushOptions } from './train/config.js';

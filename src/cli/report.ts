@@ -10,8 +10,8 @@ const escapeHtml = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&
 
 /**
  * report.html of a run folder: summary, loss curves (training loss per log
- * interval and validation loss on fixed draws) and learning rate as inline
- * SVG, and the run config. Self-contained: one file, no scripts.
+ * interval and validation loss on fixed draws; one pair per block for an
+ * LFM chain) and learning rate as inline SVG, and the run config. Self-contained: one file, no scripts.
  */
 export async function writeRunReport(runDir: string): Promise<string> {
   const records = MetricsLog.read(join(runDir, RUN_FILES.metrics));
@@ -24,16 +24,32 @@ export async function writeRunReport(runDir: string): Promise<string> {
   const ckptPath = join(runDir, RUN_FILES.checkpoint);
   const meta = existsSync(ckptPath) ? readCheckpoint(ckptPath).meta : null;
 
-  const losses = await lineChartSvg({
-    title: 'Flow-matching loss',
-    xTitle: 'step',
-    yTitle: 'loss (log scale)',
-    logY: true,
-    series: [
-      { name: 'train', points: train },
-      { name: 'validation (EMA weights)', points: val },
-    ],
-  });
+  // An LFM run's records carry their block: each block regresses its own pairs, so its losses are a curve of their own.
+  const blocks = [...new Set(records.map((r) => r.block).filter((b): b is number => typeof b === 'number'))].sort((a, b) => a - b);
+  const ofBlock = (n: number, key: 'loss' | 'valLoss') => records.filter((r) => r.block === n && typeof r[key] === 'number').map((r) => ({ x: r.step, y: r[key] as number }));
+  const losses = await lineChartSvg(
+    blocks.length
+      ? {
+          title: `LFM loss per block (${blocks.length} blocks, trained one after another)`,
+          xTitle: 'step',
+          yTitle: 'loss (log scale)',
+          logY: true,
+          series: blocks.flatMap((n) => [
+            { name: `block ${n} train`, points: ofBlock(n, 'loss') },
+            { name: `block ${n} validation`, points: ofBlock(n, 'valLoss') },
+          ]),
+        }
+      : {
+          title: 'Flow-matching loss',
+          xTitle: 'step',
+          yTitle: 'loss (log scale)',
+          logY: true,
+          series: [
+            { name: 'train', points: train },
+            { name: 'validation (EMA weights)', points: val },
+          ],
+        },
+  );
   const lrChart = await lineChartSvg({ title: 'Learning rate', xTitle: 'step', yTitle: 'lr', series: [{ name: 'lr', points: lr }], height: 160 });
 
   const last = <T,>(a: T[]): T | undefined => a[a.length - 1];
@@ -43,7 +59,12 @@ export async function writeRunReport(runDir: string): Promise<string> {
     ['backend', String(meta?.backend ?? '-')],
     ['dataset', String(meta?.dataset ?? '-')],
     ['train loss (last interval)', last(train)?.y.toFixed(5) ?? '-'],
-    ['validation loss (first → last)', val.length ? `${val[0].y.toFixed(5)} → ${last(val)!.y.toFixed(5)}` : '-'],
+    ...(blocks.length
+      ? blocks.map((n): [string, string] => {
+          const v = ofBlock(n, 'valLoss');
+          return [`block ${n} validation loss (first → last)`, v.length ? `${v[0].y.toFixed(5)} → ${last(v)!.y.toFixed(5)}` : '-'];
+        })
+      : [['validation loss (first → last)', val.length ? `${val[0].y.toFixed(5)} → ${last(val)!.y.toFixed(5)}` : '-'] as [string, string]]),
     ['steps / s (mean)', speed.length ? (speed.reduce((a, b) => a + b, 0) / speed.length).toFixed(2) : '-'],
     ['checkpoint written', String(meta?.createdAt ?? '-')],
   ];

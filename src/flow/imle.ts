@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { solveAssignment } from './coupling.js';
 
 /**
  * Implicit Maximum Likelihood Estimation (Li & Malik 2018), as used to
@@ -25,6 +26,16 @@ import * as tf from '@tensorflow/tfjs';
  * the teacher keeps generator samples near it, with about the teacher's
  * weights; plain regression (below) collapses to the conditional mean.
  *
+ * The matching variant (m >= K) gives the teacher samples of a condition
+ * distinct generator samples, the assignment of least total distance:
+ *
+ *   j* = argmin over injective j : {0..K-1} -> {0..m-1} of sum_k ||s_{b,j(k)} - y_{b,k}||_2
+ *
+ * (pairs within epsilon cost +inf, and drop out if assigned). Under the
+ * nearest rule several teacher samples can pick one generator sample,
+ * which is then pulled towards their median; matching pulls each towards
+ * one.
+ *
  * Layouts: generator samples [B * m, D] (condition-major: row b * m + j),
  * teacher samples [B * K, D] (row b * K + k).
  */
@@ -38,6 +49,9 @@ export interface ImleDims {
   /** Row length D. */
   dim: number;
 }
+
+/** How teacher samples choose generator samples: each its nearest, or a least-distance one-to-one matching. */
+export type ImleAssignment = 'nearest' | 'matching';
 
 export interface ImleSelection {
   /** j*(b,k) for row b * K + k, or -1 when every candidate was rejected. */
@@ -56,14 +70,25 @@ function checkDims(student: ArrayLike<number>, teacher: ArrayLike<number>, d: Im
   if (teacher.length !== d.batch * d.k * d.dim) throw new RangeError(`imle: ${teacher.length} teacher values, expected B ${d.batch} x K ${d.k} x D ${d.dim}`);
 }
 
+/** ||a[ao : ao + dim] - b[bo : bo + dim]||_2 in float64. */
+function rowDistance(a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number, dim: number): number {
+  let ss = 0;
+  for (let i = 0; i < dim; i++) {
+    const diff = a[ao + i] - b[bo + i];
+    ss += diff * diff;
+  }
+  return Math.sqrt(ss);
+}
+
 /**
  * The nearest-neighbour selection j*(b,k) above. Ties go to the lowest j.
  * `epsilon` = 0 disables rejection (a generator sample equal to the teacher
  * sample is then a valid, perfect match).
  */
-export function imleSelect(student: ArrayLike<number>, teacher: ArrayLike<number>, dims: ImleDims, epsilon = 0): ImleSelection {
+export function imleSelect(student: ArrayLike<number>, teacher: ArrayLike<number>, dims: ImleDims, epsilon = 0, assignment: ImleAssignment = 'nearest'): ImleSelection {
   checkDims(student, teacher, dims);
   if (!(epsilon >= 0)) throw new RangeError(`imle: epsilon must be >= 0, got ${epsilon}`);
+  if (assignment === 'matching') return matchingSelect(student, teacher, dims, epsilon);
   const { batch, m, k, dim } = dims;
   const index = new Int32Array(batch * k).fill(-1);
   const distance = new Float64Array(batch * k).fill(NaN);
@@ -75,13 +100,7 @@ export function imleSelect(student: ArrayLike<number>, teacher: ArrayLike<number
       let best = Infinity;
       let arg = -1;
       for (let j = 0; j < m; j++) {
-        const so = (b * m + j) * dim;
-        let ss = 0;
-        for (let i = 0; i < dim; i++) {
-          const diff = student[so + i] - teacher[yo + i];
-          ss += diff * diff;
-        }
-        const dist = Math.sqrt(ss);
+        const dist = rowDistance(student, (b * m + j) * dim, teacher, yo, dim);
         if (epsilon > 0 && !(dist > epsilon)) continue;
         if (dist < best) {
           best = dist;
@@ -93,6 +112,40 @@ export function imleSelect(student: ArrayLike<number>, teacher: ArrayLike<number
         distance[row] = best;
         valid++;
       }
+    }
+  }
+  return { index, distance, valid };
+}
+
+/** Stands in for +inf in the assignment costs (the solver needs finite sums). */
+const REJECTED = 1e30;
+
+/** The matching selection: per condition, an m x m assignment with m - K zero-cost dummy teacher rows. */
+function matchingSelect(student: ArrayLike<number>, teacher: ArrayLike<number>, dims: ImleDims, epsilon: number): ImleSelection {
+  const { batch, m, k, dim } = dims;
+  if (m < k) throw new RangeError(`imle: matching needs at least as many generator samples as teacher samples (m ${m} < K ${k})`);
+  const index = new Int32Array(batch * k).fill(-1);
+  const distance = new Float64Array(batch * k).fill(NaN);
+  const cost = new Float64Array(m * m);
+  const dist = new Float64Array(k * m);
+  let valid = 0;
+  for (let b = 0; b < batch; b++) {
+    cost.fill(0);
+    for (let q = 0; q < k; q++) {
+      const yo = (b * k + q) * dim;
+      for (let j = 0; j < m; j++) {
+        const d = rowDistance(student, (b * m + j) * dim, teacher, yo, dim);
+        dist[q * m + j] = d;
+        cost[q * m + j] = epsilon > 0 && !(d > epsilon) ? REJECTED : d;
+      }
+    }
+    const colOf = solveAssignment(cost, m);
+    for (let q = 0; q < k; q++) {
+      const j = colOf[q];
+      if (cost[q * m + j] >= REJECTED) continue;
+      index[b * k + q] = j;
+      distance[b * k + q] = dist[q * m + j];
+      valid++;
     }
   }
   return { index, distance, valid };

@@ -55,9 +55,15 @@ export function pushThroughChain(blocks: readonly VelocityField[], data: ArrayLi
 /**
  * Generate: from noise z ~ N(0, I) (drawn by the caller from its seeded Rng)
  * through block N, then N-1, ..., 1, each from t = 0 (noisier end) to
- * t = 1 (data-side end).
+ * t = 1 (data-side end). `onBlock(n, x)` sees the point block n reached
+ * (a sample of P_{n-1}): the (input, output) pairs a one-step block learns.
  */
-export function generateThroughChain(blocks: readonly VelocityField[], noise: ArrayLike<number>, solver: LfmSolverOptions = {}): ChainResult {
+export function generateThroughChain(
+  blocks: readonly VelocityField[],
+  noise: ArrayLike<number>,
+  solver: LfmSolverOptions = {},
+  onBlock?: (block: number, x: Float64Array) => void,
+): ChainResult {
   requireBlocks(blocks);
   let x: ArrayLike<number> = noise;
   let nfe = 0;
@@ -65,6 +71,7 @@ export function generateThroughChain(blocks: readonly VelocityField[], noise: Ar
     const r = integrate(blocks[n], x, { ...solver, t0: 0, t1: 1 });
     x = r.x;
     nfe += r.nfe;
+    onBlock?.(n + 1, r.x);
   }
   return { x: x as Float64Array, nfe };
 }

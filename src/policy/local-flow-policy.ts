@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
+import { InputError } from '../core/errors.js';
 import type { FeatureStats } from '../data/normalizer.js';
 import { chainLogLikelihood, generateThroughChain, type DensityBlock, type LikelihoodResult } from '../flow/lfm.js';
 import { SolverConfig, type SolverOptions, type VelocityField } from '../flow/ode.js';
 import { ParamRegistry, ParamStore, type WeightMap } from '../nets/params.js';
 import { createVelocityNet } from '../nets/velocity-net.js';
 import { netDimsOf } from './config.js';
+import type { FlowPolicy } from './flow-policy.js';
 import { blockCount, blockPrefix, LfmPolicyConfig } from './lfm-config.js';
 import { SampledPolicy } from './sampled-policy.js';
 import { netVelocityField, stripTimes } from './velocity-field.js';
@@ -67,6 +69,20 @@ export class LocalFlowPolicy extends SampledPolicy<LfmPolicyConfig> {
     this.blocks = splitChainWeights(weights, blockCount(config.lfm.schedule)).map((w) => ParamStore.fromWeights(this.net.registry, w, { kind: 'constant', source }));
   }
 
+  /**
+   * A flow-matching policy as a chain of one free block (same weights, same
+   * sampler, same samples): with it, the chain's exact log-likelihood
+   * serves flow matching too. Only the linear path has this reading (FM's
+   * other paths are not an LFM interpolant).
+   */
+  static fromFlowPolicy(flow: FlowPolicy): LocalFlowPolicy {
+    const { kind: _kind, flow: spec, ...rest } = flow.config;
+    const { path, ...flowSpec } = spec;
+    if (path !== 'linear') throw new InputError('flow.path', path, "'linear' (a one-block chain with the linear interpolant is flow matching on the linear path)");
+    const config = LfmPolicyConfig.parse({ ...rest, kind: 'lfm', flow: flowSpec, lfm: { schedule: { kind: 'explicit', steps: [] }, interpolant: 'linear' } });
+    return new LocalFlowPolicy(config, flow.stats, joinChainWeights([flow.params.toWeights()]));
+  }
+
   get numBlocks(): number {
     return this.blocks.length;
   }
@@ -93,6 +109,41 @@ export class LocalFlowPolicy extends SampledPolicy<LfmPolicyConfig> {
     } finally {
       fields.dispose();
     }
+  }
+
+  /**
+   * The states of generation, [batch, N + 1, chunkSize]: row b holds its
+   * noise (the first chunkSize values of its `noise` row, which is
+   * [batch, stateSize]: any further values are ignored), then the point
+   * block N reached, ..., the point block 1 reached (the chunk). What the
+   * per-block distillation caches: block n's (input, output) are states
+   * N - n and N - n + 1.
+   */
+  sampleStates(cond: Float32Array, noise: Float32Array, batch: number, solver: Partial<SolverOptions> = {}): { chunks: Float32Array } {
+    const opts = SolverConfig.parse({ ...this.config.inference, ...stripTimes(solver) });
+    const D = this.chunkSize;
+    const S = this.stateSize;
+    if (noise.length !== batch * S) throw new RangeError(`noise has ${noise.length} values, expected ${batch} x ${S}`);
+    const states = new Float32Array(batch * S);
+    const start = new Float32Array(batch * D);
+    for (let b = 0; b < batch; b++) start.set(noise.subarray(b * S, b * S + D), b * D);
+    const write = (slot: number, x: ArrayLike<number>): void => {
+      for (let b = 0; b < batch; b++) for (let j = 0; j < D; j++) states[b * S + slot * D + j] = x[b * D + j];
+    };
+    write(0, start);
+    const N = this.numBlocks;
+    const fields = this.velocityFields(cond, batch);
+    try {
+      generateThroughChain(fields.velocities, start, opts, (n, x) => write(N - n + 1, x));
+    } finally {
+      fields.dispose();
+    }
+    return { chunks: states };
+  }
+
+  /** Values per row of sampleStates: (N + 1) x chunkSize. */
+  get stateSize(): number {
+    return (this.numBlocks + 1) * this.chunkSize;
   }
 
   /**

@@ -9,7 +9,7 @@ import { createVelocityNet, type NetConfig, type NetDims, type VelocityNet } fro
 import { netDimsOf, normalizerFor } from './config.js';
 import { ObservationHistory } from './observation-history.js';
 import type { FlowPolicy } from './flow-policy.js';
-import type { ActionChunk, ActOptions, FeatureSpec, ObservationFrame, Policy } from './policy.js';
+import type { ActionChunk, ActOptions, ObservationFrame, Policy } from './policy.js';
 import { RealtimeMlp, type RealtimeKernel } from './realtime-mlp.js';
 import { latentDimOf, StudentConfig, studentConfigFor } from './student-config.js';
 

@@ -36,9 +36,19 @@ export const StudentOptions = z
 
 export const ObjectiveOptions = z
   .object({
-    kind: z.enum(['imle', 'regression']).default('imle').describe('imle, or regression onto teacher samples (the negative control: collapses to the mean)'),
+    kind: z
+      .enum(['imle', 'pairs', 'regression'])
+      .default('imle')
+      .describe(
+        "imle; pairs: each cached teacher sample from the student at the teacher's own noise (needs the default latent size); or regression onto teacher samples from fresh latents (the negative control: collapses to the mean)",
+      ),
     m: int().positive().default(16).describe('student samples per observation (m)'),
     epsilon: z.number().min(0).default(0).describe('IMLE rejection radius in normalised units (0: off)'),
+    // Optional rather than defaulted (here and target): configs written before these fields keep their identity, so their runs still resume.
+    assignment: z
+      .enum(['nearest', 'matching'])
+      .optional()
+      .describe('IMLE: each teacher sample pulls its nearest student sample (default), or a least-distance one-to-one matching (needs m >= K)'),
   })
   .strict();
 
@@ -55,6 +65,12 @@ export const DistillTrainOptions = TrainOptions.omit({ evalEvery: true }).extend
 export const DistillConfig = z
   .object({
     teacher: z.string().min(1).describe('teacher checkpoint (.fpk) or its run folder'),
+    target: z
+      .enum(['student', 'blocks'])
+      .optional()
+      .describe(
+        "student (default): one one-step student (objective.*); blocks: each block of an LFM chain to one Euler step (N network calls), trained on the chain's own (input, output) pairs (objective.* unused)",
+      ),
     dataset: DistillDataset.optional().describe("windows to distil on (default: the teacher run's config.json)"),
     cache: CacheOptions.prefault({}),
     student: StudentOptions.prefault({}),

@@ -20,7 +20,7 @@ import { RunConfig } from './config.js';
 import type { DistillConfig } from './distill-config.js';
 import { RUN_FILES } from './flow-trainer.js';
 import { OptimizationLoop, runFolder, type RunHooks, type RunResult } from './optimization-loop.js';
-import { openTeacherCache, digestOf, type CacheProgress } from './teacher-cache.js';
+import { cacheNoise, openTeacherCache, digestOf, type CacheProgress } from './teacher-cache.js';
 import { loadTrainState, saveTrainState } from './train-state.js';
 
 /** The files of a distillation run folder: those of a training run, plus the teacher sample cache. */
@@ -33,7 +33,10 @@ export interface DistillStartInfo {
   trainEpisodes: number;
   windows: number;
   parameters: number;
-  studentConfig: StudentConfig;
+  /** The student's config (target 'student'). */
+  studentConfig?: StudentConfig;
+  /** The chain's block count (target 'blocks'). */
+  blocks?: number;
   cacheDir: string;
 }
 
@@ -53,19 +56,38 @@ function runIdentity(config: DistillConfig, teacherDigest: string): string {
   return JSON.stringify({ ...config, train: { ...config.train, steps: undefined }, teacherDigest });
 }
 
+/** What every distillation starts from: the run folder, the teacher, its training windows. */
+export interface DistillationSetup {
+  runDir: string;
+  files: { [K in keyof typeof DISTILL_FILES]: string };
+  signal: AbortSignal | undefined;
+  teacherPath: string;
+  teacherDigest: string;
+  /** The teacher's checkpoint as decoded (stats, weights). */
+  checkpoint: ReturnType<typeof decodeCheckpoint>;
+  teacher: FlowPolicy | LocalFlowPolicy;
+  /** The run config as it is checked on resume. */
+  identity: string;
+  state: ReturnType<typeof loadTrainState> | null;
+  datasetPath: string;
+  trainEpisodes: number;
+  /** Normalised observation windows [N, C] and their counts. */
+  conds: Float32Array;
+  N: number;
+  C: number;
+  D: number;
+}
+
 /**
- * Distil a flow teacher (or a Local Flow Matching chain, sampled through
- * all its blocks) into a one-step student with the IMLE objective
- * (flow/imle.ts), or by plain regression onto teacher samples (the
- * negative control). Writes into `runDir`: config.json, the teacher cache
- * (unless cache.dir points elsewhere), metrics.jsonl, checkpoint.fpk (a
- * 'student' checkpoint with the EMA weights) and train-state.fpk (for
- * `resume`), each file atomically. A resumed run continues bit for bit.
+ * Open a distillation: the teacher (a flow policy or an LFM chain; a
+ * student is refused), a resumed run's state (checked to be the same run
+ * before anything in the folder is touched), and the teacher's training
+ * windows (its own dataset config and split unless the config names one).
  */
-export async function distillStudent(
+export async function openDistillation(
   config: DistillConfig,
   options: { runDir: string; resume?: boolean; hooks?: DistillHooks; signal?: AbortSignal; dataset?: EpisodeDataset },
-): Promise<DistillResult> {
+): Promise<DistillationSetup> {
   const { runDir, hooks = {} } = options;
   const signal = options.signal ?? hooks.signal;
   const files = runFolder(runDir, DISTILL_FILES, options.resume === true, ['state', 'config']);
@@ -124,6 +146,38 @@ export async function distillStudent(
     windows.fill(all, conds, new Float32Array(N * D), teacher.normalizer);
   }
 
+  return { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath: datasetConfig.path, trainEpisodes: split.train.length, conds, N, C, D };
+}
+
+/**
+ * Distil a flow teacher (or a Local Flow Matching chain, sampled through
+ * all its blocks) into a one-step student with the IMLE objective
+ * (flow/imle.ts), or by plain regression onto teacher samples (the
+ * negative control). Writes into `runDir`: config.json, the teacher cache
+ * (unless cache.dir points elsewhere), metrics.jsonl, checkpoint.fpk (a
+ * 'student' checkpoint with the EMA weights) and train-state.fpk (for
+ * `resume`), each file atomically. A resumed run continues bit for bit.
+ */
+export async function distillStudent(
+  config: DistillConfig,
+  options: { runDir: string; resume?: boolean; hooks?: DistillHooks; signal?: AbortSignal; dataset?: EpisodeDataset },
+): Promise<DistillResult> {
+  const { hooks = {} } = options;
+  const { kind: objective, m, epsilon } = config.objective;
+  const assignment = config.objective.assignment ?? 'nearest';
+  if ((config.target ?? 'student') !== 'student') throw new InputError('target', config.target, "'student' (distillBlocks distils the blocks of a chain)");
+  if (objective === 'imle' && assignment === 'matching' && m < config.cache.k) {
+    throw new InputError('objective.m', m, `at least K = ${config.cache.k} with assignment 'matching' (each teacher sample gets a student sample of its own)`);
+  }
+  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, conds, N, C, D } = await openDistillation(config, options);
+  const tc = teacher.config;
+  const studentConfig = studentConfigFor(tc, { latentDim: config.student.latentDim });
+  const L = latentDimOf(studentConfig);
+  if (objective === 'pairs' && L !== D) {
+    teacher.dispose();
+    throw new InputError('student.latentDim', L, `the chunk size ${D} (objective 'pairs' feeds the student the teacher's own noise)`);
+  }
+
   mkdirSync(runDir, { recursive: true });
   writeFileAtomic(files.config, `${JSON.stringify(config, null, 2)}\n`);
 
@@ -141,8 +195,6 @@ export async function distillStudent(
     signal,
     onProgress: hooks.onCacheProgress,
   });
-  const studentConfig = studentConfigFor(tc, { latentDim: config.student.latentDim });
-  const L = latentDimOf(studentConfig);
   const t = config.train;
   // An LFM chain's trunk is its free block N: like the student's latent, its t = 0 end is N(0, I).
   const trunk = teacher instanceof LocalFlowPolicy ? { params: teacher.blocks[teacher.numBlocks - 1], chunkSize: teacher.chunkSize } : teacher;
@@ -163,6 +215,7 @@ export async function distillStudent(
     };
   }
   const samples = cache.samples;
+  const pairNoise = objective === 'pairs' ? cacheNoise(cache.spec) : null;
 
   const student = initialWeights
     ? new StudentPolicy(studentConfig, t0.stats, initialWeights, { trainable: true, seed: t.seed })
@@ -173,7 +226,6 @@ export async function distillStudent(
   const { rng, ema } = loop;
   const startStep = loop.startStep;
 
-  const { kind: objective, m, epsilon } = config.objective;
   const B = t.batchSize;
   const rowsFwd = objective === 'imle' ? B * m : B * K;
   const idx = new Int32Array(B);
@@ -189,13 +241,14 @@ export async function distillStudent(
       meta: {
         step,
         backend: activeBackend()?.name ?? tf.getBackend(),
-        dataset: datasetConfig.path,
+        dataset: datasetPath,
         teacher: teacherPath,
         teacherSha256: teacherDigest,
         objective,
         k: K,
         m,
         epsilon,
+        assignment,
         trainLoss: loop.lastTrainLoss,
       },
     });
@@ -207,7 +260,7 @@ export async function distillStudent(
     startStep,
     totalSteps: t.steps,
     teacherPath,
-    trainEpisodes: split.train.length,
+    trainEpisodes,
     windows: N,
     parameters: net.registry.count(),
     studentConfig,
@@ -236,7 +289,7 @@ export async function distillStudent(
         const s = sOut.dataSync();
         sOut.dispose();
         const dims = { batch: B, m, k: K, dim: D };
-        const selection = imleSelect(s, y, dims, epsilon);
+        const selection = imleSelect(s, y, dims, epsilon, assignment);
         const rows = selectedRows(selection, dims);
         const nV = selection.valid;
         let distinct = 0;
@@ -262,10 +315,12 @@ export async function distillStudent(
         const loss = nV > 0 ? () => meanRowDistance(net.apply(params, zT, cT), yT) : () => tf.mul(tf.sum(net.apply(params, zT, cT)), 0) as tf.Scalar;
         return { loss, tensors: [zT, cT, yT], metrics: { distinctSelected: distinct / B } };
       }
+      if (pairNoise) for (let b = 0; b < B; b++) z.set(pairNoise.subarray(idx[b] * K * D, (idx[b] + 1) * K * D), b * K * D);
       const zT = tf.tensor2d(z, [rowsFwd, L]);
       const cT = tf.tensor2d(zCond, [rowsFwd, C]);
       const yT = tf.tensor2d(y, [B * K, D]);
-      return { loss: () => regressionLoss(net.apply(params, zT, cT), yT), tensors: [zT, cT, yT] };
+      const loss = objective === 'pairs' ? () => meanRowDistance(net.apply(params, zT, cT), yT) : () => regressionLoss(net.apply(params, zT, cT), yT);
+      return { loss, tensors: [zT, cT, yT] };
     },
   });
 

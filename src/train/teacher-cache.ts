@@ -92,6 +92,27 @@ function partSeed(seed: number, part: number): number {
   return seed * 1_048_576 + part;
 }
 
+/** The noise part p was drawn from: [count, K, D], the t = 0 ends of its samples' ODE paths. */
+function partNoise(seed: number, part: number, rows: number, chunkSize: number): Float32Array {
+  return new Rng(partSeed(seed, part)).fillNormal(new Float32Array(rows * chunkSize));
+}
+
+/**
+ * The noise every cached sample was integrated from, [numWindows, K, D] in
+ * the order of `samples`: regenerated from the spec's seed (the cache does
+ * not store it), so y_{n,k} = ODE(noise_{n,k}) for the deterministic-pair
+ * objective.
+ */
+export function cacheNoise(spec: Pick<TeacherCacheSpec, 'seed' | 'partWindows' | 'numWindows' | 'k' | 'chunkSize'>): Float32Array {
+  const { seed, partWindows, numWindows, k, chunkSize: D } = spec;
+  const noise = new Float32Array(numWindows * k * D);
+  for (let p = 0, start = 0; start < numWindows; p++, start += partWindows) {
+    const rows = Math.min(partWindows, numWindows - start) * k;
+    noise.set(partNoise(seed, p, rows, D), start * k * D);
+  }
+  return noise;
+}
+
 function specId(spec: TeacherCacheSpec): string {
   return digestOf(new TextEncoder().encode(JSON.stringify(spec)));
 }
@@ -203,7 +224,7 @@ export async function openTeacherCache(
         const c = conditions.subarray((start + w) * C, (start + w + 1) * C);
         for (let q = 0; q < k; q++) cond.set(c, (w * k + q) * C);
       }
-      const noise = new Rng(partSeed(options.seed, p)).fillNormal(new Float32Array(rows * D));
+      const noise = partNoise(options.seed, p, rows, D);
       const { chunks } = teacher.sampleNormalized(cond, noise, rows, options.solver);
       writeFileAtomic(path, encodePart(spec, p, start, count, chunks));
       samples.set(chunks, start * k * D);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/core/backend.js';
 import { imleLoss, imleSelect, meanRowDistance, regressionLoss, selectedRows } from '../../src/flow/imle.js';
+import { Rng } from '../../src/core/rng.js';
 import { TEST_BACKEND } from '../helpers/backend.js';
 
 beforeAll(async () => {
@@ -16,6 +17,49 @@ beforeAll(async () => {
 const S = Float32Array.from([0, 0, 3, 0, 0, 4]);
 const Y = Float32Array.from([1, 0, 0, 3]);
 const DIMS = { batch: 1, m: 3, k: 2, dim: 2 };
+
+describe('IMLE matching selection', () => {
+  it('gives two teacher samples that share a nearest student sample distinct ones, at least total distance', () => {
+    // s0 = (0, 0) is nearest to both y0 = (1, 0) and y1 = (-1, 0); s1 = (3, 0), s2 = (-4, 0).
+    const s = Float32Array.from([0, 0, 3, 0, -4, 0]);
+    const y = Float32Array.from([1, 0, -1, 0]);
+    expect(Array.from(imleSelect(s, y, DIMS).index)).toEqual([0, 0]);
+    const sel = imleSelect(s, y, DIMS, 0, 'matching');
+    // y0 -> s1 (2) and y1 -> s0 (1) total 3, against y0 -> s0 (1) and y1 -> s2 (3) total 4.
+    expect(Array.from(sel.index)).toEqual([1, 0]);
+    expect(Array.from(sel.distance)).toEqual([2, 1]);
+    expect(sel.valid).toBe(2);
+  });
+
+  it('is the least-distance injective assignment, per condition (brute force over all of them)', () => {
+    const rng = new Rng(4);
+    const dims = { batch: 3, m: 5, k: 3, dim: 4 };
+    const s = rng.fillNormal(new Float32Array(dims.batch * dims.m * dims.dim));
+    const y = rng.fillNormal(new Float32Array(dims.batch * dims.k * dims.dim));
+    const sel = imleSelect(s, y, dims, 0, 'matching');
+    const d = (b: number, q: number, j: number) => {
+      let ss = 0;
+      for (let i = 0; i < dims.dim; i++) ss += (s[(b * dims.m + j) * dims.dim + i] - y[(b * dims.k + q) * dims.dim + i]) ** 2;
+      return Math.sqrt(ss);
+    };
+    for (let b = 0; b < dims.batch; b++) {
+      let best = Infinity;
+      for (let a = 0; a < dims.m; a++) for (let c = 0; c < dims.m; c++) for (let e = 0; e < dims.m; e++) {
+        if (a !== c && a !== e && c !== e) best = Math.min(best, d(b, 0, a) + d(b, 1, c) + d(b, 2, e));
+      }
+      const chosen = [0, 1, 2].map((q) => sel.index[b * dims.k + q]);
+      expect(new Set(chosen).size).toBe(3);
+      expect(chosen.reduce((sum, j, q) => sum + d(b, q, j), 0)).toBeCloseTo(best, 9);
+    }
+  });
+
+  it('drops pairs inside the rejection radius, and needs m >= K', () => {
+    // epsilon 1.5 rejects y0 -> s0 (1) and y1 -> s2 (1): y0 -> s1 (2), y1 -> s0 (3).
+    const sel = imleSelect(S, Y, DIMS, 1.5, 'matching');
+    expect(Array.from(sel.index)).toEqual([1, 0]);
+    expect(() => imleSelect(S.subarray(0, 2), Y, { ...DIMS, m: 1 }, 0, 'matching')).toThrow('matching needs at least as many generator samples as teacher samples (m 1 < K 2)');
+  });
+});
 
 describe('IMLE nearest-neighbour selection', () => {
   it('picks the nearest student sample for each teacher sample', () => {

@@ -114,6 +114,7 @@ beforeAll(async () => {
 describe('IMLE distillation on a conditional mixture', () => {
   let imle: StudentPolicy;
   let regression: StudentPolicy;
+  let pairs: StudentPolicy;
 
   beforeAll(async () => {
     const a = await distillStudent(distill({ objective: { kind: 'imle', m: 16 } }), { runDir: join(dir, 'imle'), dataset });
@@ -122,6 +123,8 @@ describe('IMLE distillation on a conditional mixture', () => {
     expect(b.cache).toMatchObject({ builtParts: 0, reusedParts: 5 }); // the same cached teacher samples
     imle = loadPolicy(a.checkpointPath, { kind: 'student' }).policy;
     regression = loadPolicy(b.checkpointPath, { kind: 'student' }).policy;
+    const c = await distillStudent(distill({ objective: { kind: 'pairs' } }), { runDir: join(dir, 'pairs'), dataset });
+    pairs = loadPolicy(c.checkpointPath, { kind: 'student' }).policy;
   }, 300_000);
 
   it('the IMLE student covers both modes with the teacher\'s weights; the regression student collapses between them', () => {
@@ -143,6 +146,42 @@ describe('IMLE distillation on a conditional mixture', () => {
     // Regression: its samples fall between the modes.
     expect(r.onMode, summary).toBeLessThan(0.3);
     expect(s.onMode - r.onMode, summary).toBeGreaterThan(0.4);
+  });
+
+  it("the pairs student learns the teacher's own noise-to-sample map, so it keeps the modes too", () => {
+    // Fresh noise: G(z, c) against the teacher's 40-step ODE solution from the same z.
+    const rng = new Rng(21);
+    const n = 512;
+    const cond = new Float32Array(n);
+    for (let i = 0; i < n; i++) cond[i] = teacher.normalizer.normalize('observation.state', [2 * rng.uniform() - 1])[0];
+    const z = rng.fillNormal(new Float32Array(2 * n));
+    const target = teacher.sampleNormalized(cond, z, n, { method: 'euler', steps: 40 }).chunks;
+    const distance = (x: Float32Array) => {
+      let sum = 0;
+      for (let i = 0; i < n; i++) sum += Math.hypot(x[2 * i] - target[2 * i], x[2 * i + 1] - target[2 * i + 1]) / n;
+      return sum;
+    };
+    const warmStart = distance(teacher.sampleNormalized(cond, z, n, { method: 'euler', steps: 1 }).chunks);
+    const learned = distance(pairs.generateNormalized(cond, z, n));
+    const imleMap = distance(imle.generateNormalized(cond, z, n));
+    const summary = JSON.stringify({ warmStart, learned, imleMap });
+    expect(learned, summary).toBeLessThan(0.5 * warmStart);
+    // IMLE matches distributions, not this map.
+    expect(learned, summary).toBeLessThan(0.5 * imleMap);
+    const t = modeStats(teacher, (c, m, r) => teacher.sampleNormalized(c, r.fillNormal(new Float32Array(2 * m)), m, { method: 'euler', steps: 40 }).chunks);
+    const p = modeStats(pairs, (c, m, r) => pairs.generateNormalized(c, r.fillNormal(new Float32Array(2 * m)), m));
+    expect(p.onMode, JSON.stringify({ t, p })).toBeGreaterThan(0.65);
+    p.upper.forEach((w, i) => expect(Math.abs(w - t.upper[i]), JSON.stringify({ t, p })).toBeLessThan(0.2));
+  });
+
+  it('refuses the pairs objective with a latent of another size than the chunk, and matching with fewer student than teacher samples', async () => {
+    await expect(distillStudent(distill({ objective: { kind: 'pairs' }, student: { latentDim: 3 } }), { runDir: join(dir, 'pairs-latent'), dataset })).rejects.toThrow(
+      "student.latentDim = 3, expected the chunk size 2 (objective 'pairs' feeds the student the teacher's own noise)",
+    );
+    expect(existsSync(join(dir, 'pairs-latent'))).toBe(false);
+    await expect(distillStudent(distill({ objective: { m: 4, assignment: 'matching' } }), { runDir: join(dir, 'matching-m'), dataset })).rejects.toThrow(
+      "objective.m = 4, expected at least K = 8 with assignment 'matching'",
+    );
   });
 
   it('writes a student checkpoint, metrics and a resumable state', () => {
@@ -227,6 +266,13 @@ describe('distillation runs: resume, cache, bad input', () => {
     await expect(run('bad4', cacheDir, 4)).rejects.toThrow(/built with other k/);
     writeFileSync(join(bad, 'manifest.json'), '{"format": ');
     await expect(run('bad5', bad)).rejects.toThrow(CorruptFileError);
+  });
+
+  it('a config written by an earlier version parses to itself, so its runs still resume', () => {
+    // The preset's distill.json predates objective.assignment and target: fields added later must not appear in it.
+    const path = new URL('../../policies/pusht-state/distill.json', import.meta.url).pathname;
+    const raw = JSON.parse(readFileSync(path, 'utf8'));
+    expect(JSON.parse(JSON.stringify(DistillConfig.parse(raw)))).toEqual(raw);
   });
 
   it('refuses a teacher checkpoint of another kind', async () => {

@@ -5,8 +5,7 @@ import { Rng } from '../../src/core/rng.js';
 import { EpisodeDataset } from '../../src/data/episode-dataset.js';
 import { slicedWasserstein } from '../../src/flow/sliced-wasserstein.js';
 import { loadPolicy } from '../../src/policy/checkpoint.js';
-import { LfmPolicyConfig } from '../../src/policy/lfm-config.js';
-import { joinChainWeights, LocalFlowPolicy } from '../../src/policy/local-flow-policy.js';
+import { LocalFlowPolicy } from '../../src/policy/local-flow-policy.js';
 import { RunConfig, type RunConfigInput } from '../../src/train/config.js';
 import { trainFlowPolicy } from '../../src/train/flow-trainer.js';
 import { trainLocalFlowPolicy } from '../../src/train/lfm-trainer.js';
@@ -81,10 +80,7 @@ function runConfig(hidden: number, policy: Partial<RunConfigInput['policy']> = {
 /** A flow policy as a chain of one block (same weights, same sampler), for its likelihood. */
 function asChain(path: string): LocalFlowPolicy {
   const flow = loadPolicy(path, { kind: 'flow' }).policy;
-  const { kind: _kind, flow: spec, ...rest } = flow.config;
-  const { path: _path, ...flowSpec } = spec;
-  const config = LfmPolicyConfig.parse({ ...rest, kind: 'lfm', flow: flowSpec, lfm: { schedule: { kind: 'explicit', steps: [] }, interpolant: 'linear' } });
-  const chain = new LocalFlowPolicy(config, flow.stats, joinChainWeights([flow.params.toWeights()]));
+  const chain = LocalFlowPolicy.fromFlowPolicy(flow);
   flow.dispose();
   return chain;
 }

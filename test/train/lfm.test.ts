@@ -176,6 +176,11 @@ describe('flowpolicy train --policy lfm-mlp', () => {
     expect(r.stderr).toMatch(/block 1\/2 trained; pushing \d+ pool chunks through it/);
     const c = readCheckpoint(join(out, LFM_FILES.checkpoint), { kind: 'lfm' });
     expect(c.config).toMatchObject({ kind: 'lfm', net: { kind: 'mlp', hidden: 32 }, lfm: { schedule: { blocks: 2 } } });
+    // The report plots each block's losses as curves of their own, and lists each block's validation loss.
+    const report = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(report).toContain('LFM loss per block (2 blocks');
+    for (const name of ['block 1 train', 'block 1 validation', 'block 2 train', 'block 2 validation']) expect(report).toContain(name);
+    expect(report).toMatch(/block 2 validation loss \(first → last\)<\/td><td>\d\.\d{5} → \d\.\d{5}/);
 
     const obs = JSON.stringify({ 'observation.environment_state': Array.from({ length: 18 }, (_, i) => 200 + 5 * i), 'observation.state': [100, 200] });
     const s = runCli(['sample', join(out, LFM_FILES.checkpoint), '--obs', obs, '--steps', '3', '--json']);

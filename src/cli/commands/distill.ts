@@ -4,6 +4,7 @@ import { BACKEND_CHOICES, useBackend } from '../../core/backend.js';
 import { InputError } from '../../core/errors.js';
 import { parseInput } from '../../core/schema.js';
 import { DistillConfig } from '../../train/distill-config.js';
+import { distillBlocks } from '../../train/block-distill-trainer.js';
 import { DISTILL_FILES, distillStudent } from '../../train/distill-trainer.js';
 import { addConfigFlags, assertResumable, configFlags, deepMerge, flagValues, setPath, type ConfigShortcut } from '../config-flags.js';
 import { interruptOnSigint } from '../interrupt.js';
@@ -14,7 +15,10 @@ import { readJsonFile } from '../read-json.js';
 /** Shortcut flags and the config path each one sets. */
 const SHORTCUTS: ConfigShortcut[] = [
   ['--k <n>', 'k', 'cache.k', 'teacher samples per training observation (default 8)'],
+  ['--target <what>', 'target', 'target', "student (default): one one-step student; blocks: each block of an LFM chain to one step (N network calls)"],
+  ['--objective <kind>', 'objective', 'objective.kind', "imle (default), pairs (the teacher's own noise-to-sample pairs) or regression (negative control)"],
   ['--m <n>', 'm', 'objective.m', 'student samples per observation (default 16)'],
+  ['--assignment <rule>', 'assignment', 'objective.assignment', 'IMLE: nearest (default) or matching (one student sample per teacher sample; m >= K)'],
   ['--epsilon <r>', 'epsilon', 'objective.epsilon', 'IMLE rejection radius, normalised units (default 0: off)'],
   ['--latent-dim <n>', 'latentDim', 'student.latentDim', 'latent size (default: the chunk size)'],
   ['--teacher-steps <n>', 'teacherSteps', 'cache.solver.steps', 'teacher ODE steps for the cache (default 100 Euler)'],
@@ -30,7 +34,7 @@ const FIELD_FLAGS = configFlags(DistillConfig).filter((f) => f.path !== 'teacher
 
 export function distillCommand(): Command {
   const cmd = new Command('distill')
-    .description('Distil a flow-matching teacher or an LFM chain into a one-step student (IMLE): one network call per action chunk')
+    .description('Distil a flow-matching teacher or an LFM chain into a one-step student (IMLE): one network call per action chunk; or each block of an LFM chain to one step')
     .argument('<teacher>', 'teacher checkpoint (.fpk) or its run folder: a flow policy, or an LFM chain (sampled through all its blocks)')
     .requiredOption('--out <dir>', 'run folder of the student')
     .option('--resume', 'continue the distillation in --out from its last save (train.steps may be raised)')
@@ -46,12 +50,15 @@ The teacher's samples (K per training observation, many ODE steps) are drawn
 once into <out>/teacher-cache, resumably; the student G(z, obs) then learns
 by IMLE to put one of its m samples near each of them. An LFM teacher is
 sampled through its whole chain (--teacher-steps per block) and the student
-starts from its free block N.
+starts from its free block N. With --target blocks, the chain's intermediate
+points are cached instead and each block learns to reach its output in one
+Euler step: the result is an LFM checkpoint of N network calls.
 
 Examples:
   flowpolicy distill runs/pusht --out runs/pusht-student
   flowpolicy distill runs/pusht/checkpoint.fpk --out runs/pusht-student --k 8 --m 20 --epsilon 0.05 --steps 5000
-  flowpolicy distill runs/pusht --out runs/pusht-student --resume --steps 8000`,
+  flowpolicy distill runs/pusht --out runs/pusht-student --resume --steps 8000
+  flowpolicy distill runs/pusht-lfm --out runs/pusht-lfm-blocks --target blocks --steps 8000`,
   );
   cmd.action(async (teacherArg: string, opts: Record<string, unknown>) => {
     const backend = await useBackend(opts.backend as string | undefined);
@@ -81,7 +88,7 @@ Examples:
     let cacheStarted = 0;
     let lastTenth = -1;
     try {
-      const result = await distillStudent(config, {
+      const result = await (config.target === 'blocks' ? distillBlocks : distillStudent)(config, {
         runDir,
         resume,
         signal: interrupt.signal,
@@ -99,9 +106,12 @@ Examples:
           },
           onStart: (s) => {
             info(`teacher: ${s.teacherPath}; ${s.trainEpisodes} training episodes, ${s.windows} observations`);
-            info(
-              `student: ${s.studentConfig.net.kind} trunk, latent ${s.studentConfig.latentDim}, ${s.parameters.toLocaleString('en-US')} parameters; ${config.objective.kind} (m ${config.objective.m}, K ${config.cache.k}, epsilon ${config.objective.epsilon}); run folder ${runDir}${s.startStep ? `, resuming at step ${s.startStep}` : ''}`,
-            );
+            const resuming = s.startStep ? `, resuming at step ${s.startStep}` : '';
+            if (s.studentConfig) {
+              info(
+                `student: ${s.studentConfig.net.kind} trunk, latent ${s.studentConfig.latentDim}, ${s.parameters.toLocaleString('en-US')} parameters; ${config.objective.kind} (m ${config.objective.m}, K ${config.cache.k}, epsilon ${config.objective.epsilon}, ${config.objective.assignment ?? 'nearest'}); run folder ${runDir}${resuming}`,
+              );
+            } else info(`one-step blocks: ${s.blocks} blocks, ${s.parameters.toLocaleString('en-US')} parameters in all, K ${config.cache.k}; run folder ${runDir}${resuming}`);
             progress.start(s.startStep, s.totalSteps);
           },
           onStep: (s) => progress.update({ step: s.step, total: s.totalSteps, loss: s.loss, valLoss: null }),
@@ -129,7 +139,7 @@ Examples:
             ['checkpoint', result.step > 0 ? result.checkpointPath : '- (no step yet)'],
             ['teacher cache', `${result.cache.dir} (${result.cache.builtParts} parts drawn, ${result.cache.reusedParts} reused)`],
             ['steps', `${result.step}/${result.totalSteps}${result.interrupted ? ' (interrupted)' : ''}`],
-            [`${config.objective.kind} loss`, result.trainLoss?.toFixed(5) ?? '-'],
+            [`${config.target === 'blocks' ? 'block' : config.objective.kind} loss`, result.trainLoss?.toFixed(5) ?? '-'],
             ['time', `${formatSeconds(result.elapsedMs / 1000)} (${result.stepsPerSecond.toFixed(2)} steps/s on ${backend.name})`],
           ])}\n`,
         );

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { RosAuthError, RosConnection, RosConnectError, RosServiceError, type RosStatusMessage } from '../../../src/ros/connection.js';
 import { ObservationConfig, ObservationSource } from '../../../src/ros/observation-source.js';
 import { decodePng } from '../../../src/ros/png-decode.js';
-import { freePort, rosSuite, sleep, startPeer, startRobot, type Peer, type Proc, type Robot, type Roscore } from '../../ros/harness.js';
+import { freePort, rosSuite, sleep, startPeer, startRobot, type Peer, type Robot, type Roscore } from '../../ros/harness.js';
 
 /**
  * The SDK's connection and observation source against the rosbridge peer

@@ -12,9 +12,7 @@ import {
   startPeer,
   startProc,
   startRobot,
-  type Proc,
   rosSuite,
-  type Peer,
   type Roscore,
 } from '../../ros/harness.js';
 
