@@ -3,7 +3,6 @@ import { mkdirSync } from 'node:fs';
 import { activeBackend } from '../core/backend.js';
 import { InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
-import { Rng } from '../core/rng.js';
 import type { EpisodeDataset } from '../data/episode-dataset.js';
 import { meanRowDistance } from '../flow/imle.js';
 import { readCheckpoint, saveCheckpoint } from '../policy/checkpoint.js';
@@ -12,7 +11,7 @@ import { joinChainWeights, LocalFlowPolicy, splitChainWeights } from '../policy/
 import { ParamStore, type WeightMap } from '../nets/params.js';
 import { ObjectiveOptions, type DistillConfig } from './distill-config.js';
 import { openDistillation, type DistillHooks, type DistillResult } from './distill-trainer.js';
-import { blockBudget } from './lfm-trainer.js';
+import { blockBudget, blockSeed } from './lfm-trainer.js';
 import { OptimizationLoop } from './optimization-loop.js';
 import { openTeacherCache } from './teacher-cache.js';
 import { saveTrainState } from './train-state.js';
@@ -112,7 +111,7 @@ export async function distillBlocks(
     const loop = new OptimizationLoop({
       registry: net.registry,
       params,
-      options: { ...t, steps: budget[n - 1], seed: t.seed + (n - 1) * 2 ** 32 },
+      options: { ...t, steps: budget[n - 1], seed: blockSeed(t.seed, n) },
       metricsPath: files.metrics,
       resumeFrom,
       onRecord: hooks.onRecord,
@@ -132,7 +131,7 @@ export async function distillBlocks(
       saveTrainState(files.state, { ...loop.trainState(s, identity), block: n });
       hooks.onSave?.({ step: loop.runStep(s), checkpointPath: files.checkpoint });
     };
-    const rng: Rng = loop.rng;
+    const rng = loop.rng;
     const r = await loop.run({
       what: `distilling LFM block ${n} of ${N}`,
       runDir,

@@ -107,7 +107,7 @@ export function blockBudget(steps: number, blocks: number): number[] {
  * Block n's generator seed: t.seed for block 1 (as flow matching), then
  * distinct high words, so no two blocks draw the same stream.
  */
-function blockSeed(seed: number, block: number): number {
+export function blockSeed(seed: number, block: number): number {
   return seed + (block - 1) * 2 ** 32;
 }
 
