@@ -11,8 +11,7 @@ import { joinChainWeights, LocalFlowPolicy, splitChainWeights } from '../policy/
 import { ParamStore, type WeightMap } from '../nets/params.js';
 import { ObjectiveOptions, type DistillConfig } from './distill-config.js';
 import { openDistillation, type DistillHooks, type DistillResult } from './distill-trainer.js';
-import { blockBudget, blockSeed } from './lfm-trainer.js';
-import { OptimizationLoop } from './optimization-loop.js';
+import { blockBudget, blockLoop } from './lfm-trainer.js';
 import { openTeacherCache } from './teacher-cache.js';
 import { saveTrainState } from './train-state.js';
 
@@ -108,15 +107,7 @@ export async function distillBlocks(
   for (let n = startBlock; n <= N && !interrupted; n++) {
     const resumeFrom = n === startBlock ? resumeState : null;
     const params = ParamStore.fromWeights(net.registry, teacherBlocks[n - 1], { kind: 'trainable' });
-    const loop = new OptimizationLoop({
-      registry: net.registry,
-      params,
-      options: { ...t, steps: budget[n - 1], seed: blockSeed(t.seed, n) },
-      metricsPath: files.metrics,
-      resumeFrom,
-      onRecord: hooks.onRecord,
-      placement: { stepOffset: offsets[n - 1], totalSteps: t.steps, tags: { block: n }, elapsedMsBefore: elapsedBefore },
-    });
+    const loop = blockLoop({ registry: net.registry, params, train: t, block: n, budget, metricsPath: files.metrics, resumeFrom, onRecord: hooks.onRecord, elapsedMsBefore: elapsedBefore });
     // Block n reads state N - n of a sample and must reach state N - n + 1.
     const inSlot = (N - n) * D;
     const outSlot = inSlot + D;

@@ -15,7 +15,7 @@ import type { WindowSampler } from '../data/windows.js';
 import { lfmPath } from '../flow/lfm-interpolant.js';
 import { pushPool } from '../flow/lfm.js';
 import type { SolverConfig } from '../flow/ode.js';
-import { ParamStore, type WeightMap } from '../nets/params.js';
+import { ParamStore, type ParamRegistry, type WeightMap } from '../nets/params.js';
 import { createVelocityNet, type VelocityNet } from '../nets/velocity-net.js';
 import { decodeWeights, encodeWeights } from '../nets/weight-codec.js';
 import { saveCheckpoint } from '../policy/checkpoint.js';
@@ -25,11 +25,11 @@ import { joinChainWeights } from '../policy/local-flow-policy.js';
 import { netVelocityField } from '../policy/velocity-field.js';
 import { LfmRunOptions, type RunConfig } from './config.js';
 import { policyConfigFor, RUN_FILES, runData, type TrainResult } from './flow-trainer.js';
-import { MetricsLog } from './metrics-log.js';
-import { OptimizationLoop, runFolder, type RunHooks } from './optimization-loop.js';
+import { MetricsLog, type MetricRecord } from './metrics-log.js';
+import { OptimizationLoop, runFolder, type LoopOptions, type RunHooks } from './optimization-loop.js';
 import { fixedPairs, PairBatcher, pairsLoss, poolPairSource, regressionStep, type PairRule } from './pair-batches.js';
 import { digestOf } from './teacher-cache.js';
-import { loadTrainState, saveTrainState } from './train-state.js';
+import { loadTrainState, saveTrainState, type TrainState } from './train-state.js';
 
 /**
  * Training a Local Flow Matching chain (policy/lfm-config.ts) block by
@@ -107,8 +107,36 @@ export function blockBudget(steps: number, blocks: number): number[] {
  * Block n's generator seed: t.seed for block 1 (as flow matching), then
  * distinct high words, so no two blocks draw the same stream.
  */
-export function blockSeed(seed: number, block: number): number {
+function blockSeed(seed: number, block: number): number {
   return seed + (block - 1) * 2 ** 32;
+}
+
+/**
+ * The optimisation loop of block n (1-based) of a run whose train.steps are
+ * split over its blocks (`budget`): the block's share of the steps, its own
+ * generator seed, run-wide step numbers and records tagged with the block.
+ */
+export function blockLoop(o: {
+  registry: ParamRegistry;
+  params: ParamStore;
+  train: LoopOptions;
+  block: number;
+  budget: readonly number[];
+  metricsPath: string;
+  resumeFrom: TrainState | null;
+  onRecord?: (record: MetricRecord) => void;
+  elapsedMsBefore: number;
+}): OptimizationLoop {
+  const n = o.block;
+  return new OptimizationLoop({
+    registry: o.registry,
+    params: o.params,
+    options: { ...o.train, steps: o.budget[n - 1], seed: blockSeed(o.train.seed, n) },
+    metricsPath: o.metricsPath,
+    resumeFrom: o.resumeFrom,
+    onRecord: o.onRecord,
+    placement: { stepOffset: o.budget.slice(0, n - 1).reduce((a, b) => a + b, 0), totalSteps: o.train.steps, tags: { block: n }, elapsedMsBefore: o.elapsedMsBefore },
+  });
 }
 
 /** The run config with its LFM section written out (defaults filled), as config.json keeps it. */
@@ -313,15 +341,7 @@ export async function trainLocalFlowPolicy(
     const resumeFrom = n === startBlock ? resumeState : null;
     const init = n === 1 ? net.registry.initialize(new Rng(t.seed)) : done[n - 2];
     const params = ParamStore.fromWeights(net.registry, init, { kind: 'trainable' });
-    const loop = new OptimizationLoop({
-      registry: net.registry,
-      params,
-      options: { ...t, steps: budget[n - 1], seed: blockSeed(t.seed, n) },
-      metricsPath: files.metrics,
-      resumeFrom,
-      onRecord: hooks.onRecord,
-      placement: { stepOffset: offsets[n - 1], totalSteps: t.steps, tags: { block: n }, elapsedMsBefore: elapsedBefore },
-    });
+    const loop = blockLoop({ registry: net.registry, params, train: t, block: n, budget, metricsPath: files.metrics, resumeFrom, onRecord: hooks.onRecord, elapsedMsBefore: elapsedBefore });
     const rule: PairRule = { g: g[n - 1], path, timeSampler: policyConfig.flow.timeSampler, otCoupling: policyConfig.flow.otCoupling };
     const source = poolPairSource(trainPool0.cond, trainPool, C, D);
     const batcher = new PairBatcher(t.batchSize, C, D);
