@@ -16,6 +16,7 @@ import { useBackend } from '../src/core/backend.js';
 import { median } from '../src/core/stats.js';
 import { openPolicy } from '../src/policy/policy-source.js';
 import type { ObservationFrame, Policy } from '../src/policy/policy.js';
+import type { FlowActOptions } from '../src/policy/sampled-policy.js';
 import { log, timeMs } from './lib/timing.js';
 
 const { values: args, positionals } = parseArgs({
@@ -37,7 +38,8 @@ const backend = await useBackend(args.backend);
 interface Entry {
   name: string;
   policy: Policy;
-  steps: number | undefined;
+  /** The solver override of `@N`, built once: act() is what is timed. */
+  options: FlowActOptions | undefined;
   frames: ObservationFrame[];
   times: number[];
   nfe: number;
@@ -56,10 +58,10 @@ const entries: Entry[] = positionals.map((spec) => {
     frame[f.key] = Array.from({ length: size }, (_, i) => (stats?.min && stats?.max ? (stats.min[i] + stats.max[i]) / 2 : 0));
   }
   const frames: ObservationFrame[] = Array.from({ length: policy.config.observation.horizon }, () => frame);
-  return { name: spec, policy, steps, frames, times: [], nfe: 0 };
+  return { name: spec, policy, options: steps === undefined ? undefined : { solver: { steps } }, frames, times: [], nfe: 0 };
 });
 
-const act = (e: Entry) => e.policy.act(e.frames, e.steps === undefined ? undefined : ({ solver: { steps: e.steps } } as never));
+const act = (e: Entry) => e.policy.act(e.frames, e.options);
 for (const e of entries) {
   e.policy.reset({ seed: 0 });
   e.nfe = act(e).nfe;

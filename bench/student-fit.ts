@@ -13,17 +13,16 @@
  *   npm run bench:student-fit                      # the preset's student, held-out episodes
  *   npm run bench:student-fit -- runs/a/checkpoint.fpk runs/b/checkpoint.fpk --split train --json
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { useBackend } from '../src/core/backend.js';
 import { Rng } from '../src/core/rng.js';
 import { parseInput } from '../src/core/schema.js';
 import { loadDataset } from '../src/data/load-dataset.js';
-import { splitEpisodes } from '../src/data/split.js';
-import { WindowSampler } from '../src/data/windows.js';
 import { loadPolicy } from '../src/policy/checkpoint.js';
 import { RunConfig } from '../src/train/config.js';
+import { runData } from '../src/train/flow-trainer.js';
 import { log } from './lib/timing.js';
 
 const PRESET = new URL('../policies/pusht-state/', import.meta.url).pathname;
@@ -49,26 +48,14 @@ for (const [flag, v] of [['--observations', B], ['--samples', S], ['--reference-
 
 const backend = await useBackend(args.backend);
 const teacher = loadPolicy(String(args.teacher), { kind: 'flow' }).policy;
-const runConfigPath =
-  args['run-config'] ?? [join(dirname(String(args.teacher)), 'train.json'), join(dirname(String(args.teacher)), 'config.json')].find((p) => {
-    try {
-      readFileSync(p);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+const besideTeacher = ['train.json', 'config.json'].map((f) => join(dirname(String(args.teacher)), f));
+const runConfigPath = args['run-config'] ?? besideTeacher.find((p) => existsSync(p));
 if (!runConfigPath) throw new Error(`--run-config: no train.json or config.json beside ${args.teacher}`);
 const run = parseInput(RunConfig, JSON.parse(readFileSync(runConfigPath, 'utf8')), runConfigPath);
 // A preset's run config names its dataset relative to the repository root.
 const dataset = await loadDataset(run.dataset.path.startsWith('/') ? run.dataset.path : new URL(`../${run.dataset.path}`, import.meta.url).pathname);
-const split = splitEpisodes(dataset.numEpisodes, { valRatio: run.dataset.valRatio, maxTrainEpisodes: run.dataset.maxTrainEpisodes, seed: run.dataset.splitSeed });
-const tc = teacher.config;
-const windows = new WindowSampler(
-  dataset,
-  { obsKeys: tc.observation.features.map((f) => f.key), actionKey: tc.action.key, obsHorizon: tc.observation.horizon, predHorizon: tc.action.horizon, padBefore: tc.observation.horizon - 1, padAfter: tc.action.execute - 1 },
-  args.split === 'val' ? split.val : split.train,
-);
+const { trainWindows, valWindows } = runData(run, dataset, teacher.config);
+const windows = args.split === 'val' ? valWindows : trainWindows;
 const C = teacher.condSize;
 const D = teacher.chunkSize;
 const rng = new Rng(5);
