@@ -12,7 +12,7 @@ import { ParamStore, type WeightMap } from '../nets/params.js';
 import { ObjectiveOptions, type DistillConfig } from './distill-config.js';
 import { openDistillation, type DistillHooks, type DistillResult } from './distill-trainer.js';
 import { blockBudget, blockLoop } from './lfm-trainer.js';
-import { openTeacherCache } from './teacher-cache.js';
+import { openSegmentedTeacherCache } from './teacher-cache.js';
 import { saveTrainState } from './train-state.js';
 
 /** The solver of a chain whose blocks were distilled: one Euler step each, N network calls in all. */
@@ -50,7 +50,7 @@ export async function distillBlocks(
     }
   }
   const setup = await openDistillation(config, options);
-  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, conds, N: W, C, D } = setup;
+  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, conds, segments, N: W, C, D } = setup;
   if (!(teacher instanceof LocalFlowPolicy)) {
     teacher.dispose();
     throw new InputError('config.kind', t0.config.kind, "'lfm' (target 'blocks' distils the blocks of an LFM chain; a flow teacher has none: use target 'student')", teacherPath);
@@ -69,9 +69,9 @@ export async function distillBlocks(
   const K = config.cache.k;
   const cacheDir = config.cache.dir ?? files.cache;
   hooks.onCacheStart?.({ dir: cacheDir, windows: W, parts: Math.ceil(W / config.cache.partWindows), k: K });
-  const cache = await openTeacherCache(
+  const cache = await openSegmentedTeacherCache(
     { condSize: C, chunkSize: S, sampleNormalized: (c, z, b, s) => teacher.sampleStates(c, z, b, s) },
-    conds,
+    segments,
     { dir: cacheDir, k: K, solver: config.cache.solver, seed: config.cache.seed, partWindows: config.cache.partWindows, teacherDigest, signal, onProgress: hooks.onCacheProgress },
   );
   const teacherBlocks = teacher.blocks.map((b) => b.toWeights());
@@ -90,7 +90,7 @@ export async function distillBlocks(
   const resumeState = state && state.block === startBlock ? state : null;
   const startStep = offsets[startBlock - 1] + (resumeState?.step ?? 0);
 
-  hooks.onStart?.({ startStep, totalSteps: t.steps, teacherPath, trainEpisodes, windows: W, parameters, blocks: N, cacheDir });
+  hooks.onStart?.({ startStep, totalSteps: t.steps, teacherPath, trainEpisodes, windows: W, visitedWindows, parameters, blocks: N, cacheDir });
 
   const backend = activeBackend()?.name ?? tf.getBackend();
   const started = performance.now();

@@ -17,6 +17,21 @@ export const DistillDataset = z
   })
   .strict();
 
+/**
+ * Observations a policy visited in closed loop (a dataset of episodes it
+ * ran, e.g. `flowpolicy sim record`), distilled on beside the training
+ * windows: the teacher labels the states the student actually reaches,
+ * which the demonstrations never show it (DAgger's data aggregation). Only
+ * the observation windows are read; the recorded actions are not used.
+ */
+export const VisitedObservations = z
+  .object({
+    path: z.string().min(1).describe('dataset of episodes a policy ran in closed loop (flowpolicy or Diffusion Policy .zarr)'),
+    every: int().positive().default(1).describe('keep every n-th window (windows run episode by episode, one per frame)'),
+  })
+  .strict();
+export type VisitedObservations = z.infer<typeof VisitedObservations>;
+
 export const CacheOptions = z
   .object({
     k: int().positive().default(8).describe('teacher samples per training observation (K)'),
@@ -72,6 +87,11 @@ export const DistillConfig = z
         "student (default): one one-step student (objective.*); blocks: each block of an LFM chain to one Euler step (N network calls), trained on the chain's own (input, output) pairs (objective.* unused)",
       ),
     dataset: DistillDataset.optional().describe("windows to distil on (default: the teacher run's config.json)"),
+    // Optional rather than defaulted, like target: older configs keep their identity.
+    observations: z
+      .array(VisitedObservations)
+      .optional()
+      .describe('closed-loop observations distilled on besides the training windows (all their episodes; DAgger-style)'),
     cache: CacheOptions.prefault({}),
     student: StudentOptions.prefault({}),
     objective: ObjectiveOptions.prefault({}),

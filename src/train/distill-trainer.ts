@@ -20,7 +20,7 @@ import { RunConfig } from './config.js';
 import type { DistillConfig } from './distill-config.js';
 import { RUN_FILES } from './flow-trainer.js';
 import { OptimizationLoop, runFolder, type RunHooks, type RunResult } from './optimization-loop.js';
-import { cacheNoise, openTeacherCache, digestOf, type CacheProgress } from './teacher-cache.js';
+import { cacheNoise, digestOf, openSegmentedTeacherCache, type CacheProgress } from './teacher-cache.js';
 import { loadTrainState, saveTrainState } from './train-state.js';
 
 /** The files of a distillation run folder: those of a training run, plus the teacher sample cache. */
@@ -31,7 +31,9 @@ export interface DistillStartInfo {
   totalSteps: number;
   teacherPath: string;
   trainEpisodes: number;
+  /** Observation windows distilled on, of which `visitedWindows` come from closed-loop episodes (config.observations). */
   windows: number;
+  visitedWindows: number;
   parameters: number;
   /** The student's config (target 'student'). */
   studentConfig?: StudentConfig;
@@ -71,11 +73,43 @@ export interface DistillationSetup {
   state: ReturnType<typeof loadTrainState> | null;
   datasetPath: string;
   trainEpisodes: number;
+  /** How many of the N windows are closed-loop observations (config.observations), after the training windows. */
+  visitedWindows: number;
   /** Normalised observation windows [N, C] and their counts. */
   conds: Float32Array;
+  /** conds in the teacher cache's segments: the training windows, then each set of closed-loop observations. */
+  segments: Float32Array[];
   N: number;
   C: number;
   D: number;
+}
+
+/**
+ * The normalised observation windows [n, C] of `episodes` (every `every`-th
+ * window, in episode order), as the teacher reads them; a dataset lacking
+ * one of the teacher's features, or holding it in another size, is refused.
+ */
+function observationWindows(teacher: FlowPolicy | LocalFlowPolicy, dataset: EpisodeDataset, episodes: number[], every: number): Float32Array {
+  const tc = teacher.config;
+  for (const f of tc.observation.features) {
+    const size = dataset.featureSize(f.key);
+    if (size !== f.shape.reduce((a, b) => a * b, 1)) throw new InputError(`dataset feature ${f.key}`, `${size} values per frame`, `[${f.shape}] as the teacher reads`, dataset.info.source);
+  }
+  const windows = new WindowSampler(
+    dataset,
+    { obsKeys: tc.observation.features.map((f) => f.key), actionKey: tc.action.key, obsHorizon: tc.observation.horizon, predHorizon: tc.action.horizon, padBefore: tc.observation.horizon - 1, padAfter: tc.action.execute - 1 },
+    episodes,
+  );
+  const picked = Int32Array.from({ length: Math.ceil(windows.length / every) }, (_, i) => i * every);
+  const conds = new Float32Array(picked.length * teacher.condSize);
+  windows.fill(picked, conds, new Float32Array(picked.length * teacher.chunkSize), teacher.normalizer);
+  return conds;
+}
+
+function concatenate(arrays: Float32Array[]): Float32Array {
+  const out = new Float32Array(arrays.reduce((n, a) => n + a.length, 0));
+  for (let i = 0, at = 0; i < arrays.length; at += arrays[i].length, i++) out.set(arrays[i], at);
+  return out;
 }
 
 /**
@@ -125,28 +159,25 @@ export async function openDistillation(
   })();
   const dataset = options.dataset ?? (await loadDataset(datasetConfig.path));
   const tc = teacher.config;
-  const obsKeys = tc.observation.features.map((f) => f.key);
-  for (const f of tc.observation.features) {
-    const size = dataset.featureSize(f.key);
-    if (size !== f.shape.reduce((a, b) => a * b, 1)) throw new InputError(`dataset feature ${f.key}`, `${size} values per frame`, `[${f.shape}] as the teacher reads`, dataset.info.source);
-  }
   const split = splitEpisodes(dataset.numEpisodes, { valRatio: datasetConfig.valRatio, maxTrainEpisodes: datasetConfig.maxTrainEpisodes, seed: datasetConfig.splitSeed });
-  const windows = new WindowSampler(
-    dataset,
-    { obsKeys, actionKey: tc.action.key, obsHorizon: tc.observation.horizon, predHorizon: tc.action.horizon, padBefore: tc.observation.horizon - 1, padAfter: tc.action.execute - 1 },
-    split.train,
-  );
-  const N = windows.length;
-  if (N === 0) throw new InputError('dataset', datasetConfig.path, `training episodes of at least ${tc.action.horizon - tc.action.execute + 1} frames`);
+  const trainConds = observationWindows(teacher, dataset, split.train, 1);
+  if (trainConds.length === 0) throw new InputError('dataset', datasetConfig.path, `training episodes of at least ${tc.action.horizon - tc.action.execute + 1} frames`);
+  // Closed-loop observations follow the training windows, so the cache's first rows stay the demonstrations'.
+  const visited: Float32Array[] = [];
+  for (const [i, o] of (config.observations ?? []).entries()) {
+    const ds = await loadDataset(o.path);
+    const rows = observationWindows(teacher, ds, Array.from({ length: ds.numEpisodes }, (_, e) => e), o.every);
+    if (rows.length === 0) throw new InputError(`observations[${i}].path`, o.path, 'episodes with at least one observation window');
+    visited.push(rows);
+  }
   const C = teacher.condSize;
   const D = teacher.chunkSize;
-  const conds = new Float32Array(N * C);
-  {
-    const all = Int32Array.from({ length: N }, (_, i) => i);
-    windows.fill(all, conds, new Float32Array(N * D), teacher.normalizer);
-  }
+  const conds = concatenate([trainConds, ...visited]);
+  const N = conds.length / C;
+  const visitedWindows = (conds.length - trainConds.length) / C;
+  const segments = [trainConds, ...visited];
 
-  return { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath: datasetConfig.path, trainEpisodes: split.train.length, conds, N, C, D };
+  return { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath: datasetConfig.path, trainEpisodes: split.train.length, visitedWindows, conds, segments, N, C, D };
 }
 
 /**
@@ -169,7 +200,7 @@ export async function distillStudent(
   if (objective === 'imle' && assignment === 'matching' && m < config.cache.k) {
     throw new InputError('objective.m', m, `at least K = ${config.cache.k} with assignment 'matching' (each teacher sample gets a student sample of its own)`);
   }
-  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, conds, N, C, D } = await openDistillation(config, options);
+  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, conds, segments, N, C, D } = await openDistillation(config, options);
   const tc = teacher.config;
   const studentConfig = studentConfigFor(tc, { latentDim: config.student.latentDim });
   const L = latentDimOf(studentConfig);
@@ -185,7 +216,7 @@ export async function distillStudent(
   const K = config.cache.k;
   const cacheDir = config.cache.dir ?? files.cache;
   hooks.onCacheStart?.({ dir: cacheDir, windows: N, parts: Math.ceil(N / config.cache.partWindows), k: K });
-  const cache = await openTeacherCache(teacher, conds, {
+  const cache = await openSegmentedTeacherCache(teacher, segments, {
     dir: cacheDir,
     k: K,
     solver: config.cache.solver,
@@ -215,7 +246,7 @@ export async function distillStudent(
     };
   }
   const samples = cache.samples;
-  const pairNoise = objective === 'pairs' ? cacheNoise(cache.spec) : null;
+  const pairNoise = objective === 'pairs' ? concatenate(cache.specs.map(cacheNoise)) : null;
 
   const student = initialWeights
     ? new StudentPolicy(studentConfig, t0.stats, initialWeights, { trainable: true, seed: t.seed })
@@ -262,6 +293,7 @@ export async function distillStudent(
     teacherPath,
     trainEpisodes,
     windows: N,
+    visitedWindows,
     parameters: net.registry.count(),
     studentConfig,
     cacheDir,

@@ -237,3 +237,59 @@ export async function openTeacherCache(
   }
   return { dir, spec, samples, builtParts: built, reusedParts: reused };
 }
+
+export interface SegmentedTeacherCache {
+  /** The first segment's folder; the others are inside it. */
+  dir: string;
+  /** [total windows, K, chunkSize], segment after segment. */
+  samples: Float32Array;
+  /** Each segment's spec, in order. */
+  specs: TeacherCacheSpec[];
+  builtParts: number;
+  reusedParts: number;
+}
+
+/** The folder of segment `i` > 0 of a segmented cache in `dir`: named by its observations, so any run that lists them finds it. */
+export function segmentDir(dir: string, conditions: Float32Array): string {
+  return join(dir, `observations-${digestOf(conditions).slice(0, 16)}`);
+}
+
+/**
+ * A cache in segments: the first (a distillation's training windows) in
+ * `dir`, each further one (a set of closed-loop observations) a cache of
+ * its own in `segmentDir(dir, conditions)`, with the same teacher, K,
+ * solver and seed. A segment drawn once is reused by every later run that
+ * lists it, in any order: DAgger's rounds draw only their new states.
+ * Progress counts parts and windows over all segments. Returns null when
+ * `signal` aborts a build (whole parts are kept).
+ */
+export async function openSegmentedTeacherCache(
+  teacher: SamplingTeacher,
+  segments: readonly Float32Array[],
+  options: Parameters<typeof openTeacherCache>[2],
+): Promise<SegmentedTeacherCache | null> {
+  const C = teacher.condSize;
+  const rows = segments.map((s) => s.length / C);
+  const parts = rows.map((n) => Math.ceil(n / options.partWindows));
+  const totalParts = parts.reduce((a, b) => a + b, 0);
+  const totalWindows = rows.reduce((a, b) => a + b, 0);
+  const samples = new Float32Array(totalWindows * options.k * teacher.chunkSize);
+  const specs: TeacherCacheSpec[] = [];
+  let built = 0;
+  let reused = 0;
+  for (let i = 0, partsBefore = 0, windowsBefore = 0; i < segments.length; partsBefore += parts[i], windowsBefore += rows[i], i++) {
+    const dir = i === 0 ? options.dir : segmentDir(options.dir, segments[i]);
+    const onProgress = options.onProgress;
+    const cache = await openTeacherCache(teacher, segments[i], {
+      ...options,
+      dir,
+      onProgress: onProgress && ((p) => onProgress({ ...p, part: partsBefore + p.part, parts: totalParts, windowsDone: windowsBefore + p.windowsDone, windows: totalWindows })),
+    });
+    if (!cache) return null;
+    samples.set(cache.samples, windowsBefore * options.k * teacher.chunkSize);
+    specs.push(cache.spec);
+    built += cache.builtParts;
+    reused += cache.reusedParts;
+  }
+  return { dir: options.dir, samples, specs, builtParts: built, reusedParts: reused };
+}

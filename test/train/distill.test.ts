@@ -16,6 +16,7 @@ import { DistillConfig, type DistillConfigInput } from '../../src/train/distill-
 import { DISTILL_FILES, distillStudent } from '../../src/train/distill-trainer.js';
 import { trainFlowPolicy } from '../../src/train/flow-trainer.js';
 import { MetricsLog } from '../../src/train/metrics-log.js';
+import { slicedWasserstein } from '../../src/flow/sliced-wasserstein.js';
 import { partPath } from '../../src/train/teacher-cache.js';
 import { loadTrainState } from '../../src/train/train-state.js';
 import { runCli } from '../helpers/cli.js';
@@ -196,6 +197,99 @@ describe('IMLE distillation on a conditional mixture', () => {
   });
 });
 
+describe('closed-loop observations (DAgger): the teacher labels states the demonstrations never show', () => {
+  // A teacher that knows u in [-1, 2.4], where the action turns back at u = 1 (x = 2 - u), distilled
+  // on demonstrations of u in [-1, 1] only: a student extrapolates x = u past them unless the states it
+  // reaches there are labelled by the teacher.
+  const tent = (u: number) => (u <= 1 ? u : 2 - u);
+  const VISITED_US = [1.5, 1.9, 2.3];
+  const wideDir = join(dir, 'tent-teacher');
+  const narrowPath = join(dir, 'tent-narrow.zarr');
+  const visitedPath = join(dir, 'tent-visited.zarr');
+  let wideTeacher: FlowPolicy;
+  let plain: StudentPolicy;
+  let aggregated: StudentPolicy;
+  let counts = { windows: 0, visited: 0 };
+  let segments: string[] = [];
+
+  const write = async (path: string, lo: number, hi: number, episodes: number, seed: number, actions = true) => {
+    const rng = new Rng(seed);
+    const eps = Array.from({ length: episodes }, () => {
+      const us = Array.from({ length: 96 }, () => lo + (hi - lo) * rng.uniform());
+      const action = us.map((u) => (actions ? Float32Array.of(tent(u) + 0.05 * rng.normal(), (rng.uniform() < 0.65 ? 1 : -1) * (1 + 0.5 * u) + 0.05 * rng.normal()) : Float32Array.of(1e6, -1e6)));
+      return { features: { 'observation.state': us.map((u) => Float32Array.of(u)), action } };
+    });
+    await writeEpisodes(path, eps, { fps: 10 });
+  };
+
+  beforeAll(async () => {
+    const widePath = join(dir, 'tent-wide.zarr');
+    await write(widePath, -1, 2.4, 8, 12);
+    await write(narrowPath, -1, 1, 4, 13);
+    // What a policy reached: only the observations count; these actions, far off any scale, must not be read.
+    await write(visitedPath, 1.3, 2.4, 2, 14, false);
+    const r = await trainFlowPolicy(
+      RunConfig.parse({
+        dataset: { path: widePath, obsKeys: ['observation.state'], actionKey: 'action', valRatio: 0, maxTrainEpisodes: null },
+        policy: { obsHorizon: 1, predHorizon: 1, actionHorizon: 1, net: { kind: 'mlp', hidden: 96, layers: 2, timeEmbedDim: 16 } },
+        train: { steps: 1000, batchSize: 256, lr: 6e-3, warmupSteps: 50, logEvery: 500, evalEvery: 1000, saveEvery: 1000, seed: 1 },
+      }),
+      { runDir: wideDir },
+    );
+    wideTeacher = loadPolicy(r.checkpointPath, { kind: 'flow' }).policy;
+    const run = async (name: string, extra: Partial<DistillConfigInput>) => {
+      const config = distill({ teacher: wideDir, dataset: { path: narrowPath, valRatio: 0, maxTrainEpisodes: null }, cache: { dir: join(dir, 'tent-cache') }, ...extra });
+      const result = await distillStudent(config, { runDir: join(dir, name), hooks: { onStart: (s) => (counts = { windows: s.windows, visited: s.visitedWindows }) } });
+      return { policy: loadPolicy(result.checkpointPath, { kind: 'student' }).policy, cache: result.cache };
+    };
+    const a = await run('tent-plain', {});
+    expect(a.cache).toMatchObject({ builtParts: 3, reusedParts: 0 }); // 4 x 96 windows, 128 per part
+    const b = await run('tent-aggregated', { observations: [{ path: visitedPath, every: 2 }] });
+    // The training windows' samples are reused; only the visited states are drawn, into a segment of their own.
+    expect(b.cache).toMatchObject({ builtParts: 1, reusedParts: 3 });
+    segments = readdirSync(join(dir, 'tent-cache')).filter((f) => f.startsWith('observations-'));
+    [plain, aggregated] = [a.policy, b.policy];
+  }, 300_000);
+
+  it('adds every n-th window of the recorded episodes to the distilled observations, and keeps them in the config', () => {
+    expect(counts).toEqual({ windows: 4 * 96 + 96, visited: 96 }); // 2 visited episodes x 96 windows, every 2nd
+    const cfg = JSON.parse(readFileSync(join(dir, 'tent-aggregated', DISTILL_FILES.config), 'utf8'));
+    expect(cfg.observations).toEqual([{ path: visitedPath, every: 2 }]);
+    expect(segments).toHaveLength(1);
+    expect(readdirSync(join(dir, 'tent-cache', segments[0])).sort()).toEqual(['manifest.json', 'part-00000.fpc']);
+  });
+
+  it("brings the student's actions on the visited states to the teacher's, where the plain student extrapolates", () => {
+    /** Mean |x_student - x_teacher| over samples (x: the action's first value, unnormalised). */
+    const xGap = (student: StudentPolicy, us: number[]) => {
+      const n = 200;
+      let sum = 0;
+      for (const u of us) {
+        const rng = new Rng(31);
+        const cond = new Float32Array(n).fill(wideTeacher.normalizer.normalize('observation.state', [u])[0]);
+        const mean = (xy: Float32Array) => xy.filter((_, i) => i % 2 === 0).reduce((a, b) => a + b, 0) / n;
+        const t = wideTeacher.normalizer.unnormalize('action', wideTeacher.sampleNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n, { method: 'euler', steps: 40 }).chunks);
+        const s = wideTeacher.normalizer.unnormalize('action', student.generateNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n));
+        sum += Math.abs(mean(s) - mean(t)) / us.length;
+      }
+      return sum;
+    };
+    const off = { plain: xGap(plain, VISITED_US), aggregated: xGap(aggregated, VISITED_US) };
+    const on = { plain: xGap(plain, TEST_US), aggregated: xGap(aggregated, TEST_US) };
+    const summary = JSON.stringify({ off, on });
+    expect(off.plain, summary).toBeGreaterThan(0.4);
+    expect(off.aggregated, summary).toBeLessThan(0.4 * off.plain);
+    expect(on.aggregated, summary).toBeLessThan(0.15);
+  });
+
+  it("refuses a visited dataset without the teacher's features, naming it", async () => {
+    const other = join(dir, 'visited-other.zarr');
+    await writeEpisodes(other, [{ features: { 'observation.pose': [Float32Array.of(0)], action: [Float32Array.of(0, 0)] } }], { fps: 10 });
+    await expect(distillStudent(distill({ observations: [{ path: other }] }), { runDir: join(dir, 'visited-bad'), dataset })).rejects.toThrow(/feature = "observation.state", expected one of observation.pose, action/);
+    expect(existsSync(join(dir, 'visited-bad'))).toBe(false);
+  });
+});
+
 describe('distillation runs: resume, cache, bad input', () => {
   const small = (steps: number) => distill({ objective: { kind: 'imle', m: 8, epsilon: 0.02 }, student: { latentDim: 3 }, train: { steps, batchSize: 8, logEvery: 5, saveEvery: 10 } });
 
@@ -292,6 +386,14 @@ describe('distillation runs: resume, cache, bad input', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ step: 6, interrupted: false, cache: { builtParts: 1 } });
     expect(readCheckpoint(join(out, DISTILL_FILES.checkpoint)).config.kind).toBe('student');
+    // --observations takes plain dataset paths, comma-separated.
+    const visited = runCli(['distill', teacherDir, '--out', join(dir, 'cli-visited'), ...args, '--observations', `${datasetPath},${datasetPath}`]);
+    expect(visited.code, visited.stderr).toBe(0);
+    expect(visited.stderr).toContain(`${3 * 192 + 2 * 4 * 192} observations (${2 * 4 * 192} of them from closed-loop episodes)`);
+    expect(JSON.parse(readFileSync(join(dir, 'cli-visited', DISTILL_FILES.config), 'utf8')).observations).toEqual([
+      { path: datasetPath, every: 1 },
+      { path: datasetPath, every: 1 },
+    ]);
     // A student where the teacher belongs.
     const kind = runCli(['distill', join(out, DISTILL_FILES.checkpoint), '--out', join(dir, 'cli-kind'), ...args]);
     expect(kind.code).toBe(2);

@@ -58,7 +58,13 @@ Examples:
   flowpolicy distill runs/pusht --out runs/pusht-student
   flowpolicy distill runs/pusht/checkpoint.fpk --out runs/pusht-student --k 8 --m 20 --epsilon 0.05 --steps 5000
   flowpolicy distill runs/pusht --out runs/pusht-student --resume --steps 8000
-  flowpolicy distill runs/pusht-lfm --out runs/pusht-lfm-blocks --target blocks --steps 8000`,
+  flowpolicy distill runs/pusht-lfm --out runs/pusht-lfm-blocks --target blocks --steps 8000
+
+Closed-loop observations (DAgger): run the student in the simulator, then
+distil again with the states it reached labelled by the teacher as well:
+  flowpolicy sim record --policy runs/pusht-student --episodes 64 --seed 0 --out runs/visited.zarr
+  flowpolicy distill runs/pusht --out runs/pusht-student-2 --observations runs/visited.zarr
+  flowpolicy distill runs/pusht --out runs/pusht-student-2 --observations '[{"path": "runs/visited.zarr", "every": 2}]'`,
   );
   cmd.action(async (teacherArg: string, opts: Record<string, unknown>) => {
     const backend = await useBackend(opts.backend as string | undefined);
@@ -77,7 +83,8 @@ Examples:
       raw = deepMerge({}, opts.config !== undefined ? readJsonFile(String(opts.config), '--config') : {}) as Record<string, unknown>;
       raw.teacher = teacherArg;
     }
-    for (const [path, value] of values) setPath(raw, path, value);
+    // --observations a.zarr,b.zarr is short for the JSON form [{"path": "a.zarr"}, {"path": "b.zarr"}].
+    for (const [path, value] of values) setPath(raw, path, path === 'observations' && typeof value === 'string' ? value.split(',').map((p) => ({ path: p })) : value);
     const config = parseInput(DistillConfig, raw, resume ? configPath : opts.config !== undefined ? String(opts.config) : 'command line');
 
     const json = opts.json === true;
@@ -105,7 +112,8 @@ Examples:
             info(`teacher cache: part ${p.part}/${p.parts} (${p.windowsDone}/${p.windows} observations, ${formatSeconds(secs)})`);
           },
           onStart: (s) => {
-            info(`teacher: ${s.teacherPath}; ${s.trainEpisodes} training episodes, ${s.windows} observations`);
+            const visited = s.visitedWindows ? ` (${s.visitedWindows} of them from closed-loop episodes)` : '';
+            info(`teacher: ${s.teacherPath}; ${s.trainEpisodes} training episodes, ${s.windows} observations${visited}`);
             const resuming = s.startStep ? `, resuming at step ${s.startStep}` : '';
             if (s.studentConfig) {
               info(
