@@ -65,10 +65,10 @@ export { trainFlowPolicy, policyConfigFor, RUN_FILES, type TrainHooks, type Trai
 export { AdamW, type AdamWOptions } from './train/adamw.js';
 export { distillStudent, openDistillation, DISTILL_FILES, type DistillHooks, type DistillResult } from './train/distill-trainer.js';
 export { distillBlocks } from './train/block-distill-trainer.js';
-export { DistillConfig, type DistillConfigInput } from './train/distill-config.js';
+export { DistillConfig, VisitedObservations, type DistillConfigInput } from './train/distill-config.js';
 export { trainLocalFlowPolicy, lfmPolicyConfigFor, blockBudget, LFM_FILES, type LfmTrainHooks, type LfmTrainResult, type LfmTrainStartInfo } from './train/lfm-trainer.js';
 export { LfmRunOptions, LfmPushOptions } from './train/config.js';
-export type { SamplingTeacher } from './train/teacher-cache.js';
+export { openSegmentedTeacherCache, openTeacherCache, type SamplingTeacher, type SegmentedTeacherCache } from './train/teacher-cache.js';
 export { learningRate } from './train/schedule.js';
 export { emaDecay } from './train/ema.js';
 export { MetricsLog, type MetricRecord } from './train/metrics-log.js';
