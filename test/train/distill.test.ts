@@ -19,7 +19,7 @@ import { MetricsLog } from '../../src/train/metrics-log.js';
 import { slicedWasserstein } from '../../src/flow/sliced-wasserstein.js';
 import { partPath } from '../../src/train/teacher-cache.js';
 import { loadTrainState } from '../../src/train/train-state.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, startCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { TEST_BACKEND } from '../helpers/backend.js';
 
@@ -377,6 +377,28 @@ describe('distillation runs: resume, cache, bad input', () => {
       `${path}: config.kind = "student", expected 'flow' or 'lfm' (a flow-matching teacher or an LFM chain): this checkpoint holds a one-step student`,
     );
     expect(existsSync(join(dir, 'kind'))).toBe(false);
+  });
+
+  it('Ctrl-C from the command line saves whole files, exits 130 and prints the resume command, which finishes the run', async () => {
+    const out = join(dir, 'cli-sigint');
+    const args = ['--k', '2', '--m', '4', '--teacher-steps', '4', '--batch-size', '8', '--cache.partWindows', '1024', '--no-progress'];
+    const run = startCli(['distill', teacherDir, '--out', out, ...args, '--steps', '1000000', '--train.logEvery', '5']);
+    await run.waitFor(/student: /);
+    // Interrupt mid-training: once the first metrics record is written.
+    for (let waited = 0; !existsSync(join(out, DISTILL_FILES.metrics)) && waited < 120_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(130);
+    const m = /interrupted at step (\d+); continue with: flowpolicy distill (\S+) --out (\S+) --resume/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    const step = Number(m![1]);
+    expect(step).toBeGreaterThan(0);
+    expect([m![2], m![3]]).toEqual([teacherDir, out]);
+    expect(readdirSync(out).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    expect(loadTrainState(join(out, DISTILL_FILES.state)).step).toBe(step);
+    const resumed = runCli(['distill', teacherDir, '--out', out, '--resume', '--steps', String(step + 5), '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ step: step + 5, interrupted: false, cache: { builtParts: 0, reusedParts: 1 } });
   });
 
   it('runs from the command line, and bad input exits with code 2 and one line', () => {
