@@ -12,7 +12,7 @@ import { ParamStore, type WeightMap } from '../nets/params.js';
 import { ObjectiveOptions, type DistillConfig } from './distill-config.js';
 import { openDistillation, type DistillHooks, type DistillResult } from './distill-trainer.js';
 import { blockBudget, blockLoop } from './lfm-trainer.js';
-import { openSegmentedTeacherCache } from './teacher-cache.js';
+import { openSegmentedTeacherCache, segmentedParts } from './teacher-cache.js';
 import { saveTrainState } from './train-state.js';
 
 /** The solver of a chain whose blocks were distilled: one Euler step each, N network calls in all. */
@@ -68,7 +68,7 @@ export async function distillBlocks(
 
   const K = config.cache.k;
   const cacheDir = config.cache.dir ?? files.cache;
-  hooks.onCacheStart?.({ dir: cacheDir, windows: W, parts: Math.ceil(W / config.cache.partWindows), k: K });
+  hooks.onCacheStart?.({ dir: cacheDir, windows: W, parts: segmentedParts(segments, C, config.cache.partWindows), k: K });
   const cache = await openSegmentedTeacherCache(
     { condSize: C, chunkSize: S, sampleNormalized: (c, z, b, s) => teacher.sampleStates(c, z, b, s) },
     segments,

@@ -20,7 +20,7 @@ import { RunConfig } from './config.js';
 import type { DistillConfig } from './distill-config.js';
 import { RUN_FILES } from './flow-trainer.js';
 import { OptimizationLoop, runFolder, type RunHooks, type RunResult } from './optimization-loop.js';
-import { cacheNoise, digestOf, openSegmentedTeacherCache, type CacheProgress } from './teacher-cache.js';
+import { cacheNoise, digestOf, openSegmentedTeacherCache, segmentedParts, type CacheProgress } from './teacher-cache.js';
 import { loadTrainState, saveTrainState } from './train-state.js';
 
 /** The files of a distillation run folder: those of a training run, plus the teacher sample cache. */
@@ -215,7 +215,7 @@ export async function distillStudent(
   // Teacher samples, drawn once (resumable).
   const K = config.cache.k;
   const cacheDir = config.cache.dir ?? files.cache;
-  hooks.onCacheStart?.({ dir: cacheDir, windows: N, parts: Math.ceil(N / config.cache.partWindows), k: K });
+  hooks.onCacheStart?.({ dir: cacheDir, windows: N, parts: segmentedParts(segments, C, config.cache.partWindows), k: K });
   const cache = await openSegmentedTeacherCache(teacher, segments, {
     dir: cacheDir,
     k: K,

@@ -249,6 +249,11 @@ export interface SegmentedTeacherCache {
   reusedParts: number;
 }
 
+/** How many parts a segmented cache has: each segment is cut into parts of its own. */
+export function segmentedParts(segments: readonly Float32Array[], condSize: number, partWindows: number): number {
+  return segments.reduce((n, s) => n + Math.ceil(s.length / condSize / partWindows), 0);
+}
+
 /** The folder of segment `i` > 0 of a segmented cache in `dir`: named by its observations, so any run that lists them finds it. */
 export function segmentDir(dir: string, conditions: Float32Array): string {
   return join(dir, `observations-${digestOf(conditions).slice(0, 16)}`);
@@ -271,7 +276,7 @@ export async function openSegmentedTeacherCache(
   const C = teacher.condSize;
   const rows = segments.map((s) => s.length / C);
   const parts = rows.map((n) => Math.ceil(n / options.partWindows));
-  const totalParts = parts.reduce((a, b) => a + b, 0);
+  const totalParts = segmentedParts(segments, C, options.partWindows);
   const totalWindows = rows.reduce((a, b) => a + b, 0);
   const samples = new Float32Array(totalWindows * options.k * teacher.chunkSize);
   const specs: TeacherCacheSpec[] = [];

@@ -412,6 +412,7 @@ describe('distillation runs: resume, cache, bad input', () => {
     const visited = runCli(['distill', teacherDir, '--out', join(dir, 'cli-visited'), ...args, '--observations', `${datasetPath},${datasetPath}`]);
     expect(visited.code, visited.stderr).toBe(0);
     expect(visited.stderr).toContain(`${3 * 192 + 2 * 4 * 192} observations (${2 * 4 * 192} of them from closed-loop episodes)`);
+    expect(visited.stderr).toContain(`teacher cache: ${3 * 192 + 2 * 4 * 192} observations x 2 samples (euler, 4 steps) in 3 parts`); // one per segment
     expect(JSON.parse(readFileSync(join(dir, 'cli-visited', DISTILL_FILES.config), 'utf8')).observations).toEqual([
       { path: datasetPath, every: 1 },
       { path: datasetPath, every: 1 },
