@@ -82,7 +82,10 @@ function recordCommand(): Command {
     .option('--seed <n>', 'seed of the first episode (episode e uses seed + e)', '0')
     .option('--backend <name>', 'tensor backend for checkpoint policies')
     .option('--json', 'print a summary as one JSON object')
-    .addHelpText('after', '\nExample:\n  flowpolicy sim record --task arm-reach --policy scripted:arm-reach-expert --episodes 200 --out data/arm-reach.zarr')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  flowpolicy sim record --task arm-reach --policy scripted:arm-reach-expert --episodes 200 --out data/arm-reach.zarr\n  flowpolicy sim record --policy runs/pusht-student --episodes 64 --seed 0 --out runs/visited.zarr   # states for distill --observations (DAgger)',
+    )
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const episodes = intFlag(opts.episodes, '--episodes', 1);
       const seed = intFlag(opts.seed, '--seed', 0);
