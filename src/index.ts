@@ -43,6 +43,7 @@ export { EpisodeDataset, type Feature, type DatasetInfo } from './data/episode-d
 export { loadDataset } from './data/load-dataset.js';
 export { importDiffusionPolicyZarr } from './data/import/diffusion-policy-zarr.js';
 export { WindowSampler, type WindowSpec } from './data/windows.js';
+export { jitterWindows, type JitterOptions } from './data/jitter-windows.js';
 export { splitEpisodes, type SplitOptions } from './data/split.js';
 export { Normalizer, NormMode, FeatureStats, computeStats } from './data/normalizer.js';
 
@@ -65,7 +66,7 @@ export { trainFlowPolicy, policyConfigFor, RUN_FILES, type TrainHooks, type Trai
 export { AdamW, type AdamWOptions } from './train/adamw.js';
 export { distillStudent, openDistillation, DISTILL_FILES, type DistillHooks, type DistillResult } from './train/distill-trainer.js';
 export { distillBlocks } from './train/block-distill-trainer.js';
-export { DistillConfig, VisitedObservations, type DistillConfigInput } from './train/distill-config.js';
+export { DistillConfig, VisitedObservations, JitterConfig, type DistillConfigInput } from './train/distill-config.js';
 export { trainLocalFlowPolicy, lfmPolicyConfigFor, blockBudget, LFM_FILES, type LfmTrainHooks, type LfmTrainResult, type LfmTrainStartInfo } from './train/lfm-trainer.js';
 export { LfmRunOptions, LfmPushOptions } from './train/config.js';
 export { openSegmentedTeacherCache, openTeacherCache, type SamplingTeacher, type SegmentedTeacherCache } from './train/teacher-cache.js';

@@ -13,7 +13,8 @@ import type { Normalizer } from './normalizer.js';
  */
 export interface WindowSpec {
   obsKeys: string[];
-  actionKey: string;
+  /** null: observation windows only (a recording whose actions are not wanted, or absent). */
+  actionKey: string | null;
   obsHorizon: number;
   predHorizon: number;
   padBefore: number;
@@ -37,7 +38,7 @@ export class WindowSampler {
       throw new InputError('obsHorizon', spec.obsHorizon, `at most the prediction horizon (${spec.predHorizon})`);
     }
     this.obsDim = spec.obsKeys.reduce((n, k) => n + dataset.featureSize(k), 0);
-    this.actionDim = dataset.featureSize(spec.actionKey);
+    this.actionDim = spec.actionKey === null ? 0 : dataset.featureSize(spec.actionKey);
     const eps: number[] = [];
     const starts: number[] = [];
     for (const e of episodes) {
@@ -58,14 +59,16 @@ export class WindowSampler {
 
   /**
    * Copy windows `indices` into `obs` ([B, To * obsDim], features of a frame
-   * in obsKeys order) and `actions` ([B, Tp * actionDim]); normalised per
-   * feature when a normalizer is given, raw otherwise.
+   * in obsKeys order) and `actions` ([B, Tp * actionDim]; null for the
+   * observations only, which a spec without an action key requires);
+   * normalised per feature when a normalizer is given, raw otherwise.
    */
-  fill(indices: ArrayLike<number>, obs: Float32Array, actions: Float32Array, normalizer?: Normalizer): void {
+  fill(indices: ArrayLike<number>, obs: Float32Array, actions: Float32Array | null, normalizer?: Normalizer): void {
     const { obsKeys, actionKey, obsHorizon: to, predHorizon: tp } = this.spec;
+    if (actions && actionKey === null) throw new RangeError('WindowSampler.fill: actions asked of an observations-only sampler (actionKey null)');
     const feats = obsKeys.map((k) => this.dataset.feature(k));
     const sizes = obsKeys.map((k) => this.dataset.featureSize(k));
-    const act = this.dataset.feature(actionKey);
+    const act = actions && actionKey !== null ? { key: actionKey, data: this.dataset.feature(actionKey).data, out: actions } : null;
     const ad = this.actionDim;
     for (let b = 0; b < indices.length; b++) {
       const w = indices[b];
@@ -82,13 +85,14 @@ export class WindowSampler {
           o += n;
         }
       }
+      if (!act) continue;
       for (let i = 0; i < tp; i++) {
         const f = Math.min(Math.max(first + s + i, first), last);
-        actions.set(act.data.subarray(f * ad, f * ad + ad), (b * tp + i) * ad);
+        act.out.set(act.data.subarray(f * ad, f * ad + ad), (b * tp + i) * ad);
       }
       if (normalizer) {
-        const row = actions.subarray(b * tp * ad, (b + 1) * tp * ad);
-        normalizer.normalize(actionKey, row, row);
+        const row = act.out.subarray(b * tp * ad, (b + 1) * tp * ad);
+        normalizer.normalize(act.key, row, row);
       }
     }
   }

@@ -50,7 +50,7 @@ export async function distillBlocks(
     }
   }
   const setup = await openDistillation(config, options);
-  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, conds, segments, N: W, C, D } = setup;
+  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, jitteredWindows, conds, segments, segmentSeeds, N: W, C, D } = setup;
   if (!(teacher instanceof LocalFlowPolicy)) {
     teacher.dispose();
     throw new InputError('config.kind', t0.config.kind, "'lfm' (target 'blocks' distils the blocks of an LFM chain; a flow teacher has none: use target 'student')", teacherPath);
@@ -72,7 +72,7 @@ export async function distillBlocks(
   const cache = await openSegmentedTeacherCache(
     { condSize: C, chunkSize: S, sampleNormalized: (c, z, b, s) => teacher.sampleStates(c, z, b, s) },
     segments,
-    { dir: cacheDir, k: K, solver: config.cache.solver, seed: config.cache.seed, partWindows: config.cache.partWindows, teacherDigest, signal, onProgress: hooks.onCacheProgress },
+    { dir: cacheDir, k: K, solver: config.cache.solver, seed: config.cache.seed, seeds: segmentSeeds, partWindows: config.cache.partWindows, teacherDigest, signal, onProgress: hooks.onCacheProgress },
   );
   const teacherBlocks = teacher.blocks.map((b) => b.toWeights());
   const net = teacher.net;
@@ -90,7 +90,7 @@ export async function distillBlocks(
   const resumeState = state && state.block === startBlock ? state : null;
   const startStep = offsets[startBlock - 1] + (resumeState?.step ?? 0);
 
-  hooks.onStart?.({ startStep, totalSteps: t.steps, teacherPath, trainEpisodes, windows: W, visitedWindows, parameters, blocks: N, cacheDir });
+  hooks.onStart?.({ startStep, totalSteps: t.steps, teacherPath, trainEpisodes, windows: W, visitedWindows, jitteredWindows, parameters, blocks: N, cacheDir });
 
   const backend = activeBackend()?.name ?? tf.getBackend();
   const started = performance.now();

@@ -32,6 +32,20 @@ export const VisitedObservations = z
   .strict();
 export type VisitedObservations = z.infer<typeof VisitedObservations>;
 
+/**
+ * Jittered copies of the training windows, labelled by the teacher like
+ * the windows themselves: the student learns the teacher's answers around
+ * each demonstrated state, not only at it (data/jitter-windows.ts).
+ */
+export const JitterConfig = z
+  .object({
+    copies: int().positive().default(1).describe('jittered copies of every training window'),
+    sigma: z.number().positive().describe('standard deviation of the shift, in normalised observation units (one shift per window, the same for its To frames)'),
+    seed: int().default(0).describe('seed of the shifts'),
+  })
+  .strict();
+export type JitterConfig = z.infer<typeof JitterConfig>;
+
 export const CacheOptions = z
   .object({
     k: int().positive().default(8).describe('teacher samples per training observation (K)'),
@@ -92,6 +106,7 @@ export const DistillConfig = z
       .array(VisitedObservations)
       .optional()
       .describe('closed-loop observations distilled on besides the training windows (all their episodes; DAgger-style)'),
+    jitter: JitterConfig.optional().describe('jittered copies of the training windows, distilled on besides them'),
     cache: CacheOptions.prefault({}),
     student: StudentOptions.prefault({}),
     objective: ObjectiveOptions.prefault({}),

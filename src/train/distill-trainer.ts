@@ -8,6 +8,7 @@ import { parseInput } from '../core/schema.js';
 import type { EpisodeDataset } from '../data/episode-dataset.js';
 import { loadDataset } from '../data/load-dataset.js';
 import { splitEpisodes } from '../data/split.js';
+import { jitterWindows } from '../data/jitter-windows.js';
 import { WindowSampler } from '../data/windows.js';
 import { imleSelect, meanRowDistance, regressionLoss, selectedRows } from '../flow/imle.js';
 import { decodeCheckpoint, saveCheckpoint } from '../policy/checkpoint.js';
@@ -31,9 +32,10 @@ export interface DistillStartInfo {
   totalSteps: number;
   teacherPath: string;
   trainEpisodes: number;
-  /** Observation windows distilled on, of which `visitedWindows` come from closed-loop episodes (config.observations). */
+  /** Observation windows distilled on, of which `visitedWindows` come from closed-loop episodes (config.observations) and `jitteredWindows` are jittered copies (config.jitter). */
   windows: number;
   visitedWindows: number;
+  jitteredWindows: number;
   parameters: number;
   /** The student's config (target 'student'). */
   studentConfig?: StudentConfig;
@@ -75,10 +77,14 @@ export interface DistillationSetup {
   trainEpisodes: number;
   /** How many of the N windows are closed-loop observations (config.observations), after the training windows. */
   visitedWindows: number;
+  /** How many are jittered copies of the training windows (config.jitter), after those. */
+  jitteredWindows: number;
   /** Normalised observation windows [N, C] and their counts. */
   conds: Float32Array;
-  /** conds in the teacher cache's segments: the training windows, then each set of closed-loop observations. */
+  /** conds in the teacher cache's segments: the training windows, each set of closed-loop observations, each jittered copy. */
   segments: Float32Array[];
+  /** The teacher noise seed of each segment. */
+  segmentSeeds: number[];
   N: number;
   C: number;
   D: number;
@@ -97,12 +103,13 @@ function observationWindows(teacher: FlowPolicy | LocalFlowPolicy, dataset: Epis
   }
   const windows = new WindowSampler(
     dataset,
-    { obsKeys: tc.observation.features.map((f) => f.key), actionKey: tc.action.key, obsHorizon: tc.observation.horizon, predHorizon: tc.action.horizon, padBefore: tc.observation.horizon - 1, padAfter: tc.action.execute - 1 },
+    // Observations only: the recorded actions are never read, and a recording need not hold them.
+    { obsKeys: tc.observation.features.map((f) => f.key), actionKey: null, obsHorizon: tc.observation.horizon, predHorizon: tc.action.horizon, padBefore: tc.observation.horizon - 1, padAfter: tc.action.execute - 1 },
     episodes,
   );
   const picked = Int32Array.from({ length: Math.ceil(windows.length / every) }, (_, i) => i * every);
   const conds = new Float32Array(picked.length * teacher.condSize);
-  windows.fill(picked, conds, new Float32Array(picked.length * teacher.chunkSize), teacher.normalizer);
+  windows.fill(picked, conds, null, teacher.normalizer);
   return conds;
 }
 
@@ -172,12 +179,38 @@ export async function openDistillation(
   }
   const C = teacher.condSize;
   const D = teacher.chunkSize;
-  const conds = concatenate([trainConds, ...visited]);
+  const jittered = config.jitter ? jitterWindows(trainConds, { windowSize: C, frames: tc.observation.horizon }, config.jitter) : [];
+  const segments = [trainConds, ...visited, ...jittered];
+  const conds = concatenate(segments);
   const N = conds.length / C;
-  const visitedWindows = (conds.length - trainConds.length) / C;
-  const segments = [trainConds, ...visited];
+  const visitedWindows = visited.reduce((n, v) => n + v.length / C, 0);
+  const jitteredWindows = jittered.reduce((n, v) => n + v.length / C, 0);
+  // A jittered copy's rows line up with the training windows' and its states lie next to theirs:
+  // under the same seed each row would start from its window's noise and repeat its draws nearly,
+  // so each copy gets a seed of its own. Closed-loop sets keep the cache seed (their caches stay valid).
+  const segmentSeeds = segments.map((_, i) => (i <= visited.length ? config.cache.seed : config.cache.seed + i - visited.length));
 
-  return { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath: datasetConfig.path, trainEpisodes: split.train.length, visitedWindows, conds, segments, N, C, D };
+  return {
+    runDir,
+    files,
+    signal,
+    teacherPath,
+    teacherDigest,
+    checkpoint: t0,
+    teacher,
+    identity,
+    state,
+    datasetPath: datasetConfig.path,
+    trainEpisodes: split.train.length,
+    visitedWindows,
+    jitteredWindows,
+    conds,
+    segments,
+    segmentSeeds,
+    N,
+    C,
+    D,
+  };
 }
 
 /**
@@ -200,7 +233,7 @@ export async function distillStudent(
   if (objective === 'imle' && assignment === 'matching' && m < config.cache.k) {
     throw new InputError('objective.m', m, `at least K = ${config.cache.k} with assignment 'matching' (each teacher sample gets a student sample of its own)`);
   }
-  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, conds, segments, N, C, D } = await openDistillation(config, options);
+  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, jitteredWindows, conds, segments, segmentSeeds, N, C, D } = await openDistillation(config, options);
   const tc = teacher.config;
   const studentConfig = studentConfigFor(tc, { latentDim: config.student.latentDim });
   const L = latentDimOf(studentConfig);
@@ -221,6 +254,7 @@ export async function distillStudent(
     k: K,
     solver: config.cache.solver,
     seed: config.cache.seed,
+    seeds: segmentSeeds,
     partWindows: config.cache.partWindows,
     teacherDigest,
     signal,
@@ -294,6 +328,7 @@ export async function distillStudent(
     trainEpisodes,
     windows: N,
     visitedWindows,
+    jitteredWindows,
     parameters: net.registry.count(),
     studentConfig,
     cacheDir,

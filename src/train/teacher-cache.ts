@@ -262,8 +262,8 @@ export function segmentDir(dir: string, conditions: Float32Array): string {
 /**
  * A cache in segments: the first (a distillation's training windows) in
  * `dir`, each further one (a set of closed-loop observations) a cache of
- * its own in `segmentDir(dir, conditions)`, with the same teacher, K,
- * solver and seed. A segment drawn once is reused by every later run that
+ * its own in `segmentDir(dir, conditions)`, with the same teacher, K and
+ * solver, and the seed `seeds[i]` (default: options.seed). A segment drawn once is reused by every later run that
  * lists it, in any order: DAgger's rounds draw only their new states.
  * Progress counts parts and windows over all segments. Returns null when
  * `signal` aborts a build (whole parts are kept).
@@ -271,9 +271,10 @@ export function segmentDir(dir: string, conditions: Float32Array): string {
 export async function openSegmentedTeacherCache(
   teacher: SamplingTeacher,
   segments: readonly Float32Array[],
-  options: Parameters<typeof openTeacherCache>[2],
+  options: Parameters<typeof openTeacherCache>[2] & { seeds?: readonly number[] },
 ): Promise<SegmentedTeacherCache | null> {
   const C = teacher.condSize;
+  if (options.seeds && options.seeds.length !== segments.length) throw new RangeError(`teacher cache: ${options.seeds.length} seeds for ${segments.length} segments`);
   const rows = segments.map((s) => s.length / C);
   const parts = rows.map((n) => Math.ceil(n / options.partWindows));
   const totalParts = segmentedParts(segments, C, options.partWindows);
@@ -288,6 +289,7 @@ export async function openSegmentedTeacherCache(
     const cache = await openTeacherCache(teacher, segments[i], {
       ...options,
       dir,
+      seed: options.seeds?.[i] ?? options.seed,
       onProgress: onProgress && ((p) => onProgress({ ...p, part: partsBefore + p.part, parts: totalParts, windowsDone: windowsBefore + p.windowsDone, windows: totalWindows })),
     });
     if (!cache) return null;

@@ -51,6 +51,20 @@ describe('windows', () => {
     expect(Array.from(act)).toEqual([-1, -1, expect.closeTo(-1 + 2 / 7, 5), expect.closeTo(-1 + 4 / 7, 5)]);
   });
 
+  it('without an action key, reads the observations alone, the same windows as with one', () => {
+    const ds = indexDataset();
+    const withActions = new WindowSampler(ds, spec, [0, 1]);
+    const obsOnly = new WindowSampler(ds, { ...spec, actionKey: null }, [0, 1]);
+    expect(obsOnly.length).toBe(withActions.length);
+    expect(obsOnly.actionDim).toBe(0);
+    const a = new Float32Array(6 * 2 * 3);
+    const b = new Float32Array(6 * 2 * 3);
+    withActions.fill([0, 1, 2, 3, 4, 5], a, new Float32Array(6 * 4));
+    obsOnly.fill([0, 1, 2, 3, 4, 5], b, null);
+    expect(b).toEqual(a);
+    expect(() => obsOnly.fill([0], b, new Float32Array(4))).toThrow(/observations-only sampler/);
+  });
+
   it('refuses an observation horizon longer than the chunk', () => {
     expect(() => new WindowSampler(indexDataset(), { ...spec, obsHorizon: 5 }, [0])).toThrow(/obsHorizon = 5, expected at most the prediction horizon \(4\)/);
   });

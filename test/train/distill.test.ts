@@ -6,7 +6,7 @@ import { CorruptFileError, InputError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import type { EpisodeDataset } from '../../src/data/episode-dataset.js';
 import type { Normalizer } from '../../src/data/normalizer.js';
-import { writeEpisodes } from '../../src/data/export/episode-writer.js';
+import { writeEpisodes, type Episode } from '../../src/data/export/episode-writer.js';
 import { loadDataset } from '../../src/data/load-dataset.js';
 import { loadPolicy, readCheckpoint, saveCheckpoint } from '../../src/policy/checkpoint.js';
 import type { FlowPolicy } from '../../src/policy/flow-policy.js';
@@ -197,7 +197,7 @@ describe('IMLE distillation on a conditional mixture', () => {
   });
 });
 
-describe('closed-loop observations (DAgger): the teacher labels states the demonstrations never show', () => {
+describe('states the demonstrations never show, labelled by the teacher: closed-loop observations (DAgger) and jittered copies', () => {
   // A teacher that knows u in [-1, 2.4], where the action turns back at u = 1 (x = 2 - u), distilled
   // on demonstrations of u in [-1, 1] only: a student extrapolates x = u past them unless the states it
   // reaches there are labelled by the teacher.
@@ -209,15 +209,20 @@ describe('closed-loop observations (DAgger): the teacher labels states the demon
   let wideTeacher: FlowPolicy;
   let plain: StudentPolicy;
   let aggregated: StudentPolicy;
-  let counts = { windows: 0, visited: 0 };
+  let jittered: StudentPolicy;
+  let counts = { windows: 0, visited: 0, jittered: 0 };
+  let jitterCounts = { windows: 0, visited: 0, jittered: 0 };
   let segments: string[] = [];
+  let jitterSegments: string[] = [];
 
   const write = async (path: string, lo: number, hi: number, episodes: number, seed: number, actions = true) => {
     const rng = new Rng(seed);
-    const eps = Array.from({ length: episodes }, () => {
+    const eps = Array.from({ length: episodes }, (): Episode => {
       const us = Array.from({ length: 96 }, () => lo + (hi - lo) * rng.uniform());
-      const action = us.map((u) => (actions ? Float32Array.of(tent(u) + 0.05 * rng.normal(), (rng.uniform() < 0.65 ? 1 : -1) * (1 + 0.5 * u) + 0.05 * rng.normal()) : Float32Array.of(1e6, -1e6)));
-      return { features: { 'observation.state': us.map((u) => Float32Array.of(u)), action } };
+      const state = us.map((u) => Float32Array.of(u));
+      if (!actions) return { features: { 'observation.state': state } };
+      const action = us.map((u) => Float32Array.of(tent(u) + 0.05 * rng.normal(), (rng.uniform() < 0.65 ? 1 : -1) * (1 + 0.5 * u) + 0.05 * rng.normal()));
+      return { features: { 'observation.state': state, action } };
     });
     await writeEpisodes(path, eps, { fps: 10 });
   };
@@ -226,7 +231,7 @@ describe('closed-loop observations (DAgger): the teacher labels states the demon
     const widePath = join(dir, 'tent-wide.zarr');
     await write(widePath, -1, 2.4, 8, 12);
     await write(narrowPath, -1, 1, 4, 13);
-    // What a policy reached: only the observations count; these actions, far off any scale, must not be read.
+    // What a policy reached: only the observations count, so a recording without actions will do.
     await write(visitedPath, 1.3, 2.4, 2, 14, false);
     const r = await trainFlowPolicy(
       RunConfig.parse({
@@ -239,7 +244,7 @@ describe('closed-loop observations (DAgger): the teacher labels states the demon
     wideTeacher = loadPolicy(r.checkpointPath, { kind: 'flow' }).policy;
     const run = async (name: string, extra: Partial<DistillConfigInput>) => {
       const config = distill({ teacher: wideDir, dataset: { path: narrowPath, valRatio: 0, maxTrainEpisodes: null }, cache: { dir: join(dir, 'tent-cache') }, ...extra });
-      const result = await distillStudent(config, { runDir: join(dir, name), hooks: { onStart: (s) => (counts = { windows: s.windows, visited: s.visitedWindows }) } });
+      const result = await distillStudent(config, { runDir: join(dir, name), hooks: { onStart: (s) => (counts = { windows: s.windows, visited: s.visitedWindows, jittered: s.jitteredWindows }) } });
       return { policy: loadPolicy(result.checkpointPath, { kind: 'student' }).policy, cache: result.cache };
     };
     const a = await run('tent-plain', {});
@@ -248,38 +253,60 @@ describe('closed-loop observations (DAgger): the teacher labels states the demon
     // The training windows' samples are reused; only the visited states are drawn, into a segment of their own.
     expect(b.cache).toMatchObject({ builtParts: 1, reusedParts: 3 });
     segments = readdirSync(join(dir, 'tent-cache')).filter((f) => f.startsWith('observations-'));
-    [plain, aggregated] = [a.policy, b.policy];
-  }, 300_000);
+    const aggregatedCounts = counts;
+    // Jittered copies of the demonstrations reach past their edge at u = 1 by a few sigma (0.2 normalised is 0.34 in u).
+    const c = await run('tent-jittered', { jitter: { copies: 2, sigma: 0.2, seed: 3 } });
+    expect(c.cache).toMatchObject({ builtParts: 6, reusedParts: 3 });
+    jitterSegments = readdirSync(join(dir, 'tent-cache')).filter((f) => f.startsWith('observations-') && !segments.includes(f));
+    [jitterCounts, counts] = [counts, aggregatedCounts];
+    [plain, aggregated, jittered] = [a.policy, b.policy, c.policy];
+  }, 400_000);
 
   it('adds every n-th window of the recorded episodes to the distilled observations, and keeps them in the config', () => {
-    expect(counts).toEqual({ windows: 4 * 96 + 96, visited: 96 }); // 2 visited episodes x 96 windows, every 2nd
+    expect(counts).toEqual({ windows: 4 * 96 + 96, visited: 96, jittered: 0 }); // 2 visited episodes x 96 windows, every 2nd
     const cfg = JSON.parse(readFileSync(join(dir, 'tent-aggregated', DISTILL_FILES.config), 'utf8'));
     expect(cfg.observations).toEqual([{ path: visitedPath, every: 2 }]);
     expect(segments).toHaveLength(1);
     expect(readdirSync(join(dir, 'tent-cache', segments[0])).sort()).toEqual(['manifest.json', 'part-00000.fpc']);
   });
 
+  /** Mean |x_student - x_teacher| over samples (x: the action's first value, unnormalised). */
+  const xGap = (student: StudentPolicy, us: number[]) => {
+    const n = 200;
+    let sum = 0;
+    for (const u of us) {
+      const rng = new Rng(31);
+      const cond = new Float32Array(n).fill(wideTeacher.normalizer.normalize('observation.state', [u])[0]);
+      const mean = (xy: Float32Array) => xy.filter((_, i) => i % 2 === 0).reduce((a, b) => a + b, 0) / n;
+      const t = wideTeacher.normalizer.unnormalize('action', wideTeacher.sampleNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n, { method: 'euler', steps: 40 }).chunks);
+      const s = wideTeacher.normalizer.unnormalize('action', student.generateNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n));
+      sum += Math.abs(mean(s) - mean(t)) / us.length;
+    }
+    return sum;
+  };
+
   it("brings the student's actions on the visited states to the teacher's, where the plain student extrapolates", () => {
-    /** Mean |x_student - x_teacher| over samples (x: the action's first value, unnormalised). */
-    const xGap = (student: StudentPolicy, us: number[]) => {
-      const n = 200;
-      let sum = 0;
-      for (const u of us) {
-        const rng = new Rng(31);
-        const cond = new Float32Array(n).fill(wideTeacher.normalizer.normalize('observation.state', [u])[0]);
-        const mean = (xy: Float32Array) => xy.filter((_, i) => i % 2 === 0).reduce((a, b) => a + b, 0) / n;
-        const t = wideTeacher.normalizer.unnormalize('action', wideTeacher.sampleNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n, { method: 'euler', steps: 40 }).chunks);
-        const s = wideTeacher.normalizer.unnormalize('action', student.generateNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n));
-        sum += Math.abs(mean(s) - mean(t)) / us.length;
-      }
-      return sum;
-    };
     const off = { plain: xGap(plain, VISITED_US), aggregated: xGap(aggregated, VISITED_US) };
     const on = { plain: xGap(plain, TEST_US), aggregated: xGap(aggregated, TEST_US) };
     const summary = JSON.stringify({ off, on });
     expect(off.plain, summary).toBeGreaterThan(0.4);
     expect(off.aggregated, summary).toBeLessThan(0.4 * off.plain);
     expect(on.aggregated, summary).toBeLessThan(0.15);
+  });
+
+  it("with jittered copies of the demonstrations, learns the teacher's actions just past their edge", () => {
+    // Each copy is a segment of its own with noise of its own: the seeds follow the cache seed (0).
+    expect(jitterCounts).toEqual({ windows: 3 * 4 * 96, visited: 0, jittered: 2 * 4 * 96 });
+    const seeds = jitterSegments.map((f) => JSON.parse(readFileSync(join(dir, 'tent-cache', f, 'manifest.json'), 'utf8')).spec.seed).sort();
+    expect(seeds).toEqual([1, 2]);
+    expect(JSON.parse(readFileSync(join(dir, 'tent-jittered', DISTILL_FILES.config), 'utf8')).jitter).toEqual({ copies: 2, sigma: 0.2, seed: 3 });
+    const EDGE_US = [1.15, 1.25, 1.35];
+    const off = { plain: xGap(plain, EDGE_US), jittered: xGap(jittered, EDGE_US) };
+    const on = { plain: xGap(plain, TEST_US), jittered: xGap(jittered, TEST_US) };
+    const summary = JSON.stringify({ off, on });
+    expect(off.plain, summary).toBeGreaterThan(0.2);
+    expect(off.jittered, summary).toBeLessThan(0.5 * off.plain);
+    expect(on.jittered, summary).toBeLessThan(0.15);
   });
 
   it("refuses a visited dataset without the teacher's features, naming it", async () => {
@@ -411,7 +438,7 @@ describe('distillation runs: resume, cache, bad input', () => {
     // --observations takes plain dataset paths, comma-separated.
     const visited = runCli(['distill', teacherDir, '--out', join(dir, 'cli-visited'), ...args, '--observations', `${datasetPath},${datasetPath}`]);
     expect(visited.code, visited.stderr).toBe(0);
-    expect(visited.stderr).toContain(`${3 * 192 + 2 * 4 * 192} observations (${2 * 4 * 192} of them from closed-loop episodes)`);
+    expect(visited.stderr).toContain(`${3 * 192 + 2 * 4 * 192} observations (${2 * 4 * 192} from closed-loop episodes)`);
     expect(visited.stderr).toContain(`teacher cache: ${3 * 192 + 2 * 4 * 192} observations x 2 samples (euler, 4 steps) in 3 parts`); // one per segment
     expect(JSON.parse(readFileSync(join(dir, 'cli-visited', DISTILL_FILES.config), 'utf8')).observations).toEqual([
       { path: datasetPath, every: 1 },

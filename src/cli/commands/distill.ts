@@ -64,7 +64,11 @@ Closed-loop observations (DAgger): run the student in the simulator, then
 distil again with the states it reached labelled by the teacher as well:
   flowpolicy sim record --policy runs/pusht-student --episodes 64 --seed 0 --out runs/visited.zarr
   flowpolicy distill runs/pusht --out runs/pusht-student-2 --observations runs/visited.zarr
-  flowpolicy distill runs/pusht --out runs/pusht-student-2 --observations '[{"path": "runs/visited.zarr", "every": 2}]'`,
+  flowpolicy distill runs/pusht --out runs/pusht-student-2 --observations '[{"path": "runs/visited.zarr", "every": 2}]'
+
+Jittered copies of the training windows (each window shifted by N(0, sigma^2)
+in normalised units, the same shift for its To frames), labelled by the teacher:
+  flowpolicy distill runs/pusht --out runs/pusht-student-j --jitter.copies 2 --jitter.sigma 0.03`,
   );
   cmd.action(async (teacherArg: string, opts: Record<string, unknown>) => {
     const backend = await useBackend(opts.backend as string | undefined);
@@ -112,7 +116,8 @@ distil again with the states it reached labelled by the teacher as well:
             info(`teacher cache: part ${p.part}/${p.parts} (${p.windowsDone}/${p.windows} observations, ${formatSeconds(secs)})`);
           },
           onStart: (s) => {
-            const visited = s.visitedWindows ? ` (${s.visitedWindows} of them from closed-loop episodes)` : '';
+            const extra = [s.visitedWindows && `${s.visitedWindows} from closed-loop episodes`, s.jitteredWindows && `${s.jitteredWindows} jittered copies`].filter(Boolean);
+            const visited = extra.length ? ` (${extra.join(', ')})` : '';
             info(`teacher: ${s.teacherPath}; ${s.trainEpisodes} training episodes, ${s.windows} observations${visited}`);
             const resuming = s.startStep ? `, resuming at step ${s.startStep}` : '';
             if (s.studentConfig) {
