@@ -434,15 +434,22 @@ describe('distillation runs: resume, cache, bad input', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ step: 6, interrupted: false, cache: { builtParts: 1 } });
     expect(readCheckpoint(join(out, DISTILL_FILES.checkpoint)).config.kind).toBe('student');
-    // --observations takes plain dataset paths, comma-separated.
-    const visited = runCli(['distill', teacherDir, '--out', join(dir, 'cli-visited'), ...args, '--observations', `${datasetPath},${datasetPath}`]);
+    // --observations takes plain dataset paths, comma-separated; --jitter.* set the jittered copies.
+    const visited = runCli(['distill', teacherDir, '--out', join(dir, 'cli-visited'), ...args, '--observations', `${datasetPath},${datasetPath}`, '--jitter.copies', '1', '--jitter.sigma', '0.1']);
     expect(visited.code, visited.stderr).toBe(0);
-    expect(visited.stderr).toContain(`${3 * 192 + 2 * 4 * 192} observations (${2 * 4 * 192} from closed-loop episodes)`);
-    expect(visited.stderr).toContain(`teacher cache: ${3 * 192 + 2 * 4 * 192} observations x 2 samples (euler, 4 steps) in 3 parts`); // one per segment
-    expect(JSON.parse(readFileSync(join(dir, 'cli-visited', DISTILL_FILES.config), 'utf8')).observations).toEqual([
+    const windows = 3 * 192 + 2 * 4 * 192 + 3 * 192;
+    expect(visited.stderr).toContain(`${windows} observations (${2 * 4 * 192} from closed-loop episodes, ${3 * 192} jittered copies)`);
+    expect(visited.stderr).toContain(`teacher cache: ${windows} observations x 2 samples (euler, 4 steps) in 4 parts`); // one per segment
+    const recorded = JSON.parse(readFileSync(join(dir, 'cli-visited', DISTILL_FILES.config), 'utf8'));
+    expect(recorded.observations).toEqual([
       { path: datasetPath, every: 1 },
       { path: datasetPath, every: 1 },
     ]);
+    expect(recorded.jitter).toEqual({ copies: 1, sigma: 0.1, seed: 0 });
+    const noSigma = runCli(['distill', teacherDir, '--out', join(dir, 'cli-jitter'), ...args, '--jitter.copies', '2']);
+    expect(noSigma.code).toBe(2);
+    expect(noSigma.stderr).toMatch(/^error: command line: jitter.sigma = undefined, expected a value of type number$/m);
+    expect(existsSync(join(dir, 'cli-jitter'))).toBe(false);
     // A student where the teacher belongs.
     const kind = runCli(['distill', join(out, DISTILL_FILES.checkpoint), '--out', join(dir, 'cli-kind'), ...args]);
     expect(kind.code).toBe(2);
