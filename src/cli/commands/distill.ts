@@ -117,8 +117,8 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
           },
           onStart: (s) => {
             const extra = [s.visitedWindows && `${s.visitedWindows} from closed-loop episodes`, s.jitteredWindows && `${s.jitteredWindows} jittered copies`].filter(Boolean);
-            const visited = extra.length ? ` (${extra.join(', ')})` : '';
-            info(`teacher: ${s.teacherPath}; ${s.trainEpisodes} training episodes, ${s.windows} observations${visited}`);
+            const breakdown = extra.length ? ` (${extra.join(', ')})` : '';
+            info(`teacher: ${s.teacherPath}; ${s.trainEpisodes} training episodes, ${s.windows} observations${breakdown}`);
             const resuming = s.startStep ? `, resuming at step ${s.startStep}` : '';
             if (s.studentConfig) {
               info(
