@@ -261,10 +261,11 @@ export function segmentDir(dir: string, conditions: Float32Array): string {
 
 /**
  * A cache in segments: the first (a distillation's training windows) in
- * `dir`, each further one (a set of closed-loop observations) a cache of
- * its own in `segmentDir(dir, conditions)`, with the same teacher, K and
- * solver, and the seed `seeds[i]` (default: options.seed). A segment drawn once is reused by every later run that
- * lists it, in any order: DAgger's rounds draw only their new states.
+ * `dir`, each further one (a set of closed-loop observations, a jittered
+ * copy) a cache of its own in `segmentDir(dir, conditions)`, with the same
+ * teacher, K and solver, and the seed `seeds[i]` (default: options.seed).
+ * A segment drawn once is reused by every later run that lists it, in any
+ * order: DAgger's rounds draw only their new states.
  * Progress counts parts and windows over all segments. Returns null when
  * `signal` aborts a build (whole parts are kept).
  */
@@ -277,7 +278,7 @@ export async function openSegmentedTeacherCache(
   if (options.seeds && options.seeds.length !== segments.length) throw new RangeError(`teacher cache: ${options.seeds.length} seeds for ${segments.length} segments`);
   const rows = segments.map((s) => s.length / C);
   const parts = rows.map((n) => Math.ceil(n / options.partWindows));
-  const totalParts = segmentedParts(segments, C, options.partWindows);
+  const totalParts = parts.reduce((a, b) => a + b, 0);
   const totalWindows = rows.reduce((a, b) => a + b, 0);
   const samples = new Float32Array(totalWindows * options.k * teacher.chunkSize);
   const specs: TeacherCacheSpec[] = [];
