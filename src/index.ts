@@ -66,6 +66,7 @@ export { trainFlowPolicy, policyConfigFor, RUN_FILES, type TrainHooks, type Trai
 export { AdamW, type AdamWOptions } from './train/adamw.js';
 export { distillStudent, openDistillation, DISTILL_FILES, type DistillHooks, type DistillResult } from './train/distill-trainer.js';
 export { distillBlocks } from './train/block-distill-trainer.js';
+export { reflowTeacher } from './train/reflow-trainer.js';
 export { DistillConfig, VisitedObservations, JitterConfig, type DistillConfigInput } from './train/distill-config.js';
 export { trainLocalFlowPolicy, lfmPolicyConfigFor, blockBudget, LFM_FILES, type LfmTrainHooks, type LfmTrainResult, type LfmTrainStartInfo } from './train/lfm-trainer.js';
 export { LfmRunOptions, LfmPushOptions } from './train/config.js';

@@ -9,7 +9,7 @@ import { readCheckpoint, saveCheckpoint } from '../policy/checkpoint.js';
 import { blockCount, LfmPolicyConfig } from '../policy/lfm-config.js';
 import { joinChainWeights, LocalFlowPolicy, splitChainWeights } from '../policy/local-flow-policy.js';
 import { ParamStore, type WeightMap } from '../nets/params.js';
-import { ObjectiveOptions, type DistillConfig } from './distill-config.js';
+import { assertObjectiveUnset, type DistillConfig } from './distill-config.js';
 import { openDistillation, type DistillHooks, type DistillResult } from './distill-trainer.js';
 import { blockBudget, blockLoop } from './lfm-trainer.js';
 import { openSegmentedTeacherCache, segmentedParts } from './teacher-cache.js';
@@ -43,12 +43,7 @@ export async function distillBlocks(
 ): Promise<DistillResult> {
   const { hooks = {} } = options;
   if (config.target !== 'blocks') throw new InputError('target', config.target ?? 'student', "'blocks' (distillStudent distils one student)");
-  const defaults = ObjectiveOptions.parse({});
-  for (const key of Object.keys(defaults) as (keyof typeof defaults)[]) {
-    if (config.objective[key] !== defaults[key]) {
-      throw new InputError(`objective.${key}`, config.objective[key], `left unset with target 'blocks' (each block is fitted to the chain's own pairs; the objective settings are the student's)`);
-    }
-  }
+  assertObjectiveUnset(config, "each block is fitted to the chain's own pairs; the objective settings are the student's");
   const setup = await openDistillation(config, options);
   const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, jitteredWindows, conds, segments, segmentSeeds, N: W, C, D } = setup;
   if (!(teacher instanceof LocalFlowPolicy)) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InputError } from '../core/errors.js';
 import { SolverConfig } from '../flow/ode.js';
 import { TrainOptions } from './config.js';
 
@@ -16,6 +17,7 @@ export const DistillDataset = z
     splitSeed: int().default(42).describe('seed of the train/val split'),
   })
   .strict();
+export type DistillDataset = z.infer<typeof DistillDataset>;
 
 /**
  * Observations a policy visited in closed loop (a dataset of episodes it
@@ -95,10 +97,10 @@ export const DistillConfig = z
   .object({
     teacher: z.string().min(1).describe('teacher checkpoint (.fpk) or its run folder'),
     target: z
-      .enum(['student', 'blocks'])
+      .enum(['student', 'blocks', 'reflow'])
       .optional()
       .describe(
-        "student (default): one one-step student (objective.*); blocks: each block of an LFM chain to one Euler step (N network calls), trained on the chain's own (input, output) pairs (objective.* unused)",
+        "student (default): one one-step student (objective.*); blocks: each block of an LFM chain to one Euler step (N network calls), trained on the chain's own (input, output) pairs; reflow: the flow teacher's network retrained on its own (noise, sample) pairs, a straighter flow that samples well in fewer ODE steps (objective.* and student.latentDim unused)",
       ),
     dataset: DistillDataset.optional().describe("windows to distil on (default: the teacher run's config.json)"),
     // Optional rather than defaulted, like target: older configs keep their identity.
@@ -114,4 +116,15 @@ export const DistillConfig = z
   })
   .strict();
 export type DistillConfig = z.infer<typeof DistillConfig>;
+
+/**
+ * Refuse objective settings for a target that has no objective to set (it
+ * fits the teacher's own pairs): a changed field would be silently unused.
+ */
+export function assertObjectiveUnset(config: DistillConfig, why: string): void {
+  const defaults = ObjectiveOptions.parse({});
+  for (const key of Object.keys(defaults) as (keyof typeof defaults)[]) {
+    if (config.objective[key] !== defaults[key]) throw new InputError(`objective.${key}`, config.objective[key], `left unset with target '${config.target}' (${why})`);
+  }
+}
 export type DistillConfigInput = z.input<typeof DistillConfig>;

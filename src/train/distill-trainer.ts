@@ -12,16 +12,17 @@ import { splitEpisodes } from '../data/split.js';
 import { WindowSampler } from '../data/windows.js';
 import { imleSelect, meanRowDistance, regressionLoss, selectedRows } from '../flow/imle.js';
 import { decodeCheckpoint, saveCheckpoint } from '../policy/checkpoint.js';
+import type { FlowPolicyConfig } from '../policy/config.js';
 import { FlowPolicy } from '../policy/flow-policy.js';
 import { LocalFlowPolicy } from '../policy/local-flow-policy.js';
 import { latentDimOf, studentConfigFor, type StudentConfig } from '../policy/student-config.js';
 import { StudentPolicy } from '../policy/student-policy.js';
 import { resolveCheckpointPath } from '../policy/policy-source.js';
 import { RunConfig } from './config.js';
-import type { DistillConfig } from './distill-config.js';
+import { DistillConfig, type DistillDataset } from './distill-config.js';
 import { RUN_FILES } from './flow-trainer.js';
 import { OptimizationLoop, runFolder, type RunHooks, type RunResult } from './optimization-loop.js';
-import { cacheNoise, digestOf, openSegmentedTeacherCache, segmentedParts, type CacheProgress } from './teacher-cache.js';
+import { digestOf, segmentedCacheNoise, openSegmentedTeacherCache, segmentedParts, type CacheProgress } from './teacher-cache.js';
 import { loadTrainState, saveTrainState } from './train-state.js';
 
 /** The files of a distillation run folder: those of a training run, plus the teacher sample cache. */
@@ -41,6 +42,8 @@ export interface DistillStartInfo {
   studentConfig?: StudentConfig;
   /** The chain's block count (target 'blocks'). */
   blocks?: number;
+  /** The reflowed flow's config, the teacher's (target 'reflow'). */
+  reflowConfig?: FlowPolicyConfig;
   cacheDir: string;
 }
 
@@ -120,6 +123,32 @@ function concatenate(arrays: Float32Array[]): Float32Array {
 }
 
 /**
+ * The dataset and split a teacher was trained on, from the config.json of
+ * its run folder: a training run's, or a reflow run's (its own dataset, or
+ * else that of the teacher it reflowed, followed back to a training run).
+ */
+function teacherDataset(teacherPath: string, seen: string[] = []): DistillDataset {
+  const runConfigPath = join(dirname(teacherPath), RUN_FILES.config);
+  if (!existsSync(runConfigPath)) {
+    throw new InputError('dataset', undefined, `dataset.path (--dataset): ${teacherPath} has no ${RUN_FILES.config} beside it to take the teacher's dataset from`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(runConfigPath, 'utf8'));
+  } catch (err) {
+    throw new InputError('teacher run config', runConfigPath, `a valid JSON file (${(err as Error).message})`);
+  }
+  if (typeof raw === 'object' && raw !== null && (raw as { target?: unknown }).target === 'reflow') {
+    const reflow = parseInput(DistillConfig, raw, runConfigPath);
+    if (reflow.dataset) return reflow.dataset;
+    const earlier = resolveCheckpointPath(reflow.teacher, 'teacher');
+    if (seen.includes(earlier)) throw new InputError('teacher', reflow.teacher, `a teacher that is not reflowed from itself (${[...seen, earlier].join(' -> ')})`, runConfigPath);
+    return teacherDataset(earlier, [...seen, teacherPath]);
+  }
+  return parseInput(RunConfig, raw, runConfigPath).dataset;
+}
+
+/**
  * Open a distillation: the teacher (a flow policy or an LFM chain; a
  * student is refused), a resumed run's state (checked to be the same run
  * before anything in the folder is touched), and the teacher's training
@@ -150,20 +179,7 @@ export async function openDistillation(
   }
 
   // The teacher's training windows: its own dataset config and split unless given.
-  const datasetConfig = (() => {
-    if (config.dataset) return config.dataset;
-    const runConfigPath = join(dirname(teacherPath), RUN_FILES.config);
-    if (!existsSync(runConfigPath)) {
-      throw new InputError('dataset', undefined, `dataset.path (--dataset): ${teacherPath} has no ${RUN_FILES.config} beside it to take the teacher's dataset from`);
-    }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(runConfigPath, 'utf8'));
-    } catch (err) {
-      throw new InputError('teacher run config', runConfigPath, `a valid JSON file (${(err as Error).message})`);
-    }
-    return parseInput(RunConfig, raw, runConfigPath).dataset;
-  })();
+  const datasetConfig = config.dataset ?? teacherDataset(teacherPath);
   const dataset = options.dataset ?? (await loadDataset(datasetConfig.path));
   const tc = teacher.config;
   const split = splitEpisodes(dataset.numEpisodes, { valRatio: datasetConfig.valRatio, maxTrainEpisodes: datasetConfig.maxTrainEpisodes, seed: datasetConfig.splitSeed });
@@ -229,7 +245,7 @@ export async function distillStudent(
   const { hooks = {} } = options;
   const { kind: objective, m, epsilon } = config.objective;
   const assignment = config.objective.assignment ?? 'nearest';
-  if ((config.target ?? 'student') !== 'student') throw new InputError('target', config.target, "'student' (distillBlocks distils the blocks of a chain)");
+  if ((config.target ?? 'student') !== 'student') throw new InputError('target', config.target, "'student' (distillBlocks distils the blocks of a chain, reflowTeacher reflows a teacher)");
   if (objective === 'imle' && assignment === 'matching' && m < config.cache.k) {
     throw new InputError('objective.m', m, `at least K = ${config.cache.k} with assignment 'matching' (each teacher sample gets a student sample of its own)`);
   }
@@ -280,7 +296,7 @@ export async function distillStudent(
     };
   }
   const samples = cache.samples;
-  const pairNoise = objective === 'pairs' ? concatenate(cache.specs.map(cacheNoise)) : null;
+  const pairNoise = objective === 'pairs' ? segmentedCacheNoise(cache.specs) : null;
 
   const student = initialWeights
     ? new StudentPolicy(studentConfig, t0.stats, initialWeights, { trainable: true, seed: t.seed })

@@ -56,6 +56,17 @@ export function poolPairSource(cond: Float32Array, chunks: Float32Array, condDim
   };
 }
 
+/**
+ * Rows that each hold both ends of a pair, already coupled: a teacher's
+ * noise x0 and the sample its ODE took it to, x1 (reflow). No noise is
+ * drawn: the coupling is the data.
+ */
+export interface CoupledPairSource {
+  readonly rows: number;
+  /** Copy rows `idx` into `cond` ([n, condDim]), `x0` and `x1` ([n, dim]), normalised. */
+  fill(idx: ArrayLike<number>, cond: Float32Array, x0: Float32Array, x1: Float32Array): void;
+}
+
 /** How pairs are made from a source's rows. */
 export interface PairRule {
   /** OU step size between x1 and x0; Infinity: x0 is pure noise. */
@@ -93,6 +104,16 @@ export class PairBatcher {
     this.x1 = new Float32Array(batch * dim);
     this.x0 = new Float32Array(batch * dim);
     this.x0p = new Float32Array(batch * dim);
+  }
+
+  /** One batch of coupled rows: rows uniformly with replacement, then times; the path between each row's own ends. */
+  drawCoupled(source: CoupledPairSource, rule: Pick<PairRule, 'path' | 'timeSampler'>, rng: Rng): Pairs {
+    const { batch: B, dim: D, idx, x1, x0 } = this;
+    for (let i = 0; i < B; i++) idx[i] = rng.int(source.rows);
+    source.fill(idx, this.pairs.cond, x0, x1);
+    sampleTimes(rule.timeSampler, B, rng, this.pairs.t);
+    rule.path.sample(x0, x1, this.pairs.t, D, this.pairs.xt, this.pairs.ut);
+    return this.pairs;
   }
 
   /** One batch: rows uniformly with replacement, then noise, then times (see the module comment). */

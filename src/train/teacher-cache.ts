@@ -113,6 +113,14 @@ export function cacheNoise(spec: Pick<TeacherCacheSpec, 'seed' | 'partWindows' |
   return noise;
 }
 
+/** The noise of a segmented cache's samples, segment after segment, in the order of its `samples`. */
+export function segmentedCacheNoise(specs: readonly TeacherCacheSpec[]): Float32Array {
+  const parts = specs.map(cacheNoise);
+  const noise = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  for (let i = 0, at = 0; i < parts.length; at += parts[i].length, i++) noise.set(parts[i], at);
+  return noise;
+}
+
 function specId(spec: TeacherCacheSpec): string {
   return digestOf(new TextEncoder().encode(JSON.stringify(spec)));
 }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/core/backend.js';
@@ -12,6 +13,7 @@ import { DISTILL_FILES, distillStudent } from '../../src/train/distill-trainer.j
 import { trainFlowPolicy } from '../../src/train/flow-trainer.js';
 import { trainLocalFlowPolicy } from '../../src/train/lfm-trainer.js';
 import { MetricsLog } from '../../src/train/metrics-log.js';
+import { reflowTeacher } from '../../src/train/reflow-trainer.js';
 import { loadTrainState } from '../../src/train/train-state.js';
 import { TEST_BACKEND } from '../helpers/backend.js';
 import { runCli } from '../helpers/cli.js';
@@ -126,6 +128,9 @@ describe('per-block one-step distillation of an LFM chain', () => {
     await trainFlowPolicy(chainRun('flow', 5), { runDir: flowDir, dataset });
     await expect(distillBlocks(distillConfig(flowDir), { runDir: join(dir, 'x-flow'), dataset })).rejects.toThrow(/config.kind = "flow", expected 'lfm' \(target 'blocks' distils the blocks of an LFM chain/);
     await expect(distillBlocks(distillConfig(teacherDir, { objective: { m: 8 } }), { runDir: join(dir, 'x-m'), dataset })).rejects.toThrow(InputError);
+    // Nor is a chain reflowed: it has a network per block.
+    await expect(reflowTeacher(distillConfig(teacherDir, { target: 'reflow' }), { runDir: join(dir, 'x-reflow'), dataset })).rejects.toThrow(/config.kind = "lfm", expected 'flow' \(target 'reflow' retrains a flow teacher's network/);
+    expect(existsSync(join(dir, 'x-reflow'))).toBe(false);
     await expect(distillBlocks(distillConfig(teacherDir, { objective: { kind: 'pairs' } }), { runDir: join(dir, 'x-kind'), dataset })).rejects.toThrow(
       /objective.kind = "pairs", expected left unset with target 'blocks'/,
     );

@@ -14,6 +14,7 @@ import { StudentPolicy } from '../../src/policy/student-policy.js';
 import { RunConfig } from '../../src/train/config.js';
 import { DistillConfig, type DistillConfigInput } from '../../src/train/distill-config.js';
 import { DISTILL_FILES, distillStudent } from '../../src/train/distill-trainer.js';
+import { reflowTeacher } from '../../src/train/reflow-trainer.js';
 import { trainFlowPolicy } from '../../src/train/flow-trainer.js';
 import { MetricsLog } from '../../src/train/metrics-log.js';
 import { slicedWasserstein } from '../../src/flow/sliced-wasserstein.js';
@@ -194,6 +195,90 @@ describe('IMLE distillation on a conditional mixture', () => {
     expect(records[records.length - 1].loss as number).toBeLessThan(records[0].loss as number);
     expect(records[0].distinctSelected as number).toBeGreaterThan(1);
     expect(loadTrainState(join(dir, 'imle', DISTILL_FILES.state)).step).toBe(300);
+  });
+});
+
+describe('reflow: the teacher retrained on its own (noise, sample) pairs', () => {
+  let reflowed: FlowPolicy;
+  const reflowDir = join(dir, 'reflow');
+
+  beforeAll(async () => {
+    const r = await reflowTeacher(distill({ target: 'reflow', train: { steps: 600, batchSize: 256, lr: 3e-3, warmupSteps: 50, logEvery: 100, saveEvery: 600 } }), { runDir: reflowDir, dataset });
+    expect(r.cache.builtParts + r.cache.reusedParts).toBe(5); // the IMLE students' cache (whichever runs first draws it)
+    reflowed = loadPolicy(r.checkpointPath, { kind: 'flow' }).policy;
+  }, 300_000);
+
+  it("lands near the teacher's 40-step samples in one Euler step, where the teacher's own step falls between the modes", () => {
+    const euler = (p: FlowPolicy, steps: number) => (cond: Float32Array, n: number, rng: Rng) => p.sampleNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n, { method: 'euler', steps }).chunks;
+    const t40 = modeStats(teacher, euler(teacher, 40));
+    const t1 = modeStats(teacher, euler(teacher, 1));
+    const r1 = modeStats(reflowed, euler(reflowed, 1));
+    const r40 = modeStats(reflowed, euler(reflowed, 40));
+    // Against the teacher's 40-step samples over fresh conditions and noise.
+    const rng = new Rng(33);
+    const n = 2000;
+    const cond = new Float32Array(n);
+    for (let i = 0; i < n; i++) cond[i] = teacher.normalizer.normalize('observation.state', [2 * rng.uniform() - 1])[0];
+    const target = teacher.sampleNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n, { method: 'euler', steps: 40 }).chunks;
+    const sw = (p: FlowPolicy, steps: number) => slicedWasserstein(p.sampleNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n, { method: 'euler', steps }).chunks, target, 2);
+    const distance = { teacher1: sw(teacher, 1), reflowed1: sw(reflowed, 1), teacher40: sw(teacher, 40) };
+    const summary = JSON.stringify({ t40, t1, r1, r40, distance });
+    expect(t1.onMode, summary).toBeLessThan(0.5);
+    expect(r1.onMode, summary).toBeGreaterThan(0.7);
+    r1.upper.forEach((w, i) => expect(Math.abs(w - t40.upper[i]), summary).toBeLessThan(0.15));
+    expect(distance.reflowed1, summary).toBeLessThan(0.3 * distance.teacher1);
+    // Many steps still give the teacher's distribution.
+    expect(r40.onMode, summary).toBeGreaterThan(0.85);
+    r40.upper.forEach((w, i) => expect(Math.abs(w - t40.upper[i]), summary).toBeLessThan(0.12));
+  });
+
+  it('writes a flow checkpoint that names its teacher, and a student distils from its run folder, dataset found through it', async () => {
+    const c = readCheckpoint(join(reflowDir, DISTILL_FILES.checkpoint), { kind: 'flow' });
+    expect(c.config).toEqual(teacher.config);
+    expect(c.meta).toMatchObject({ step: 600, distilled: 'reflow', teacher: join(teacherDir, 'checkpoint.fpk'), k: 8 });
+    expect(loadTrainState(join(reflowDir, DISTILL_FILES.state)).step).toBe(600);
+    // No dataset given: the reflow run's config names none, so its teacher's run config is read.
+    const s = await distillStudent(distill({ teacher: reflowDir, cache: { dir: join(dir, 'reflow-cache'), solver: { method: 'euler', steps: 4 } }, train: { steps: 2 } }), { runDir: join(dir, 'reflow-student') });
+    expect(s).toMatchObject({ step: 2, cache: { builtParts: 5 } });
+    expect(readCheckpoint(s.checkpointPath).meta).toMatchObject({ teacher: join(reflowDir, DISTILL_FILES.checkpoint) });
+  });
+
+  it('an interrupted reflow resumed gives the same weights as an uninterrupted one', async () => {
+    const small = distill({ target: 'reflow', train: { steps: 12, batchSize: 16, logEvery: 2, saveEvery: 4 } });
+    const whole = await reflowTeacher(small, { runDir: join(dir, 'reflow-whole'), dataset });
+    const controller = new AbortController();
+    const cut = await reflowTeacher(small, { runDir: join(dir, 'reflow-cut'), dataset, signal: controller.signal, hooks: { onStep: ({ step }) => step === 7 && controller.abort() } });
+    expect(cut).toMatchObject({ step: 7, interrupted: true });
+    const resumed = await reflowTeacher(small, { runDir: join(dir, 'reflow-cut'), dataset, resume: true });
+    expect(resumed).toMatchObject({ step: 12, interrupted: false });
+    const a = readCheckpoint(whole.checkpointPath).weights;
+    const b = readCheckpoint(resumed.checkpointPath).weights;
+    for (const [name, w] of a) expect(b.get(name)!.data, name).toEqual(w.data);
+  });
+
+  it('refuses student and objective settings it would not use, before writing anything', async () => {
+    await expect(reflowTeacher(distill({ target: 'reflow', objective: { m: 4 } }), { runDir: join(dir, 'reflow-m'), dataset })).rejects.toThrow(
+      "objective.m = 4, expected left unset with target 'reflow'",
+    );
+    await expect(reflowTeacher(distill({ target: 'reflow', student: { latentDim: 3 } }), { runDir: join(dir, 'reflow-latent'), dataset })).rejects.toThrow(
+      "student.latentDim = 3, expected left unset with target 'reflow'",
+    );
+    await expect(distillStudent(distill({ target: 'reflow' }), { runDir: join(dir, 'reflow-wrong'), dataset })).rejects.toThrow(/target = "reflow", expected 'student'/);
+    for (const d of ['reflow-m', 'reflow-latent', 'reflow-wrong']) expect(existsSync(join(dir, d)), d).toBe(false);
+  });
+
+  it('runs from the command line as distill --target reflow', () => {
+    const out = join(dir, 'cli-reflow');
+    const args = ['--target', 'reflow', '--k', '2', '--teacher-steps', '4', '--batch-size', '8', '--cache.partWindows', '1024', '--no-progress'];
+    const ok = runCli(['distill', teacherDir, '--out', out, ...args, '--steps', '3']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toContain(`reflow: the teacher's mlp network, ${teacher.net.registry.count().toLocaleString('en-US')} parameters, on ${2 * 3 * 192} (noise, sample) pairs (K 2)`);
+    expect(ok.stdout).toMatch(/^reflow loss +\d/m);
+    expect(readCheckpoint(join(out, DISTILL_FILES.checkpoint)).config.kind).toBe('flow');
+    const bad = runCli(['distill', teacherDir, '--out', join(dir, 'cli-reflow-m'), ...args, '--m', '4']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^error: objective.m = 4, expected left unset with target 'reflow'/m);
+    expect(existsSync(join(dir, 'cli-reflow-m'))).toBe(false);
   });
 });
 

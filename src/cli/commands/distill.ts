@@ -6,6 +6,7 @@ import { parseInput } from '../../core/schema.js';
 import { DistillConfig } from '../../train/distill-config.js';
 import { distillBlocks } from '../../train/block-distill-trainer.js';
 import { DISTILL_FILES, distillStudent } from '../../train/distill-trainer.js';
+import { reflowTeacher } from '../../train/reflow-trainer.js';
 import { addConfigFlags, assertResumable, configFlags, deepMerge, flagValues, setPath, type ConfigShortcut } from '../config-flags.js';
 import { interruptOnSigint } from '../interrupt.js';
 import { backendLine, info, printJson, table } from '../output.js';
@@ -15,7 +16,7 @@ import { readJsonFile } from '../read-json.js';
 /** Shortcut flags and the config path each one sets. */
 const SHORTCUTS: ConfigShortcut[] = [
   ['--k <n>', 'k', 'cache.k', 'teacher samples per training observation (default 8)'],
-  ['--target <what>', 'target', 'target', "student (default): one one-step student; blocks: each block of an LFM chain to one step (N network calls)"],
+  ['--target <what>', 'target', 'target', 'student (default): one one-step student; blocks: each block of an LFM chain to one step (N network calls); reflow: a straighter flow teacher for few-step sampling'],
   ['--objective <kind>', 'objective', 'objective.kind', "imle (default), pairs (the teacher's own noise-to-sample pairs) or regression (negative control)"],
   ['--m <n>', 'm', 'objective.m', 'student samples per observation (default 16)'],
   ['--assignment <rule>', 'assignment', 'objective.assignment', 'IMLE: nearest (default) or matching (one student sample per teacher sample; m >= K)'],
@@ -34,7 +35,7 @@ const FIELD_FLAGS = configFlags(DistillConfig).filter((f) => f.path !== 'teacher
 
 export function distillCommand(): Command {
   const cmd = new Command('distill')
-    .description('Distil a flow-matching teacher or an LFM chain into a one-step student (IMLE): one network call per action chunk; or each block of an LFM chain to one step')
+    .description('Distil a flow-matching teacher or an LFM chain into a one-step student (IMLE): one network call per action chunk; or each block of an LFM chain to one step; or reflow a teacher into a straighter flow')
     .argument('<teacher>', 'teacher checkpoint (.fpk) or its run folder: a flow policy, or an LFM chain (sampled through all its blocks)')
     .requiredOption('--out <dir>', 'run folder of the student')
     .option('--resume', 'continue the distillation in --out from its last save (train.steps may be raised)')
@@ -52,13 +53,19 @@ by IMLE to put one of its m samples near each of them. An LFM teacher is
 sampled through its whole chain (--teacher-steps per block) and the student
 starts from its free block N. With --target blocks, the chain's intermediate
 points are cached instead and each block learns to reach its output in one
-Euler step: the result is an LFM checkpoint of N network calls.
+Euler step: the result is an LFM checkpoint of N network calls. With
+--target reflow, the teacher's network is retrained on its own cached
+(noise, sample) pairs along straight lines: a flow teacher whose few-step
+samples are close to its many-step ones, to evaluate with --steps or to
+distil a student from.
 
 Examples:
   flowpolicy distill runs/pusht --out runs/pusht-student
   flowpolicy distill runs/pusht/checkpoint.fpk --out runs/pusht-student --k 8 --m 20 --epsilon 0.05 --steps 5000
   flowpolicy distill runs/pusht --out runs/pusht-student --resume --steps 8000
   flowpolicy distill runs/pusht-lfm --out runs/pusht-lfm-blocks --target blocks --steps 8000
+  flowpolicy distill runs/pusht --out runs/pusht-reflow --target reflow --steps 20000 --batch-size 256 --lr 1e-3
+  flowpolicy distill runs/pusht-reflow --out runs/pusht-student
 
 Closed-loop observations (DAgger): run the student in the simulator, then
 distil again with the states it reached labelled by the teacher as well:
@@ -99,7 +106,7 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
     let cacheStarted = 0;
     let lastTenth = -1;
     try {
-      const result = await (config.target === 'blocks' ? distillBlocks : distillStudent)(config, {
+      const result = await (config.target === 'blocks' ? distillBlocks : config.target === 'reflow' ? reflowTeacher : distillStudent)(config, {
         runDir,
         resume,
         signal: interrupt.signal,
@@ -124,6 +131,8 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
               info(
                 `student: ${s.studentConfig.net.kind} trunk, latent ${s.studentConfig.latentDim}, ${s.parameters.toLocaleString('en-US')} parameters; ${config.objective.kind} (m ${config.objective.m}, K ${config.cache.k}, epsilon ${config.objective.epsilon}, ${config.objective.assignment ?? 'nearest'}); run folder ${runDir}${resuming}`,
               );
+            } else if (s.reflowConfig) {
+              info(`reflow: the teacher's ${s.reflowConfig.net.kind} network, ${s.parameters.toLocaleString('en-US')} parameters, on ${s.windows * config.cache.k} (noise, sample) pairs (K ${config.cache.k}); run folder ${runDir}${resuming}`);
             } else info(`one-step blocks: ${s.blocks} blocks, ${s.parameters.toLocaleString('en-US')} parameters in all, K ${config.cache.k}; run folder ${runDir}${resuming}`);
             progress.start(s.startStep, s.totalSteps);
           },
@@ -152,7 +161,7 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
             ['checkpoint', result.step > 0 ? result.checkpointPath : '- (no step yet)'],
             ['teacher cache', `${result.cache.dir} (${result.cache.builtParts} parts drawn, ${result.cache.reusedParts} reused)`],
             ['steps', `${result.step}/${result.totalSteps}${result.interrupted ? ' (interrupted)' : ''}`],
-            [`${config.target === 'blocks' ? 'block' : config.objective.kind} loss`, result.trainLoss?.toFixed(5) ?? '-'],
+            [`${config.target === 'blocks' ? 'block' : config.target === 'reflow' ? 'reflow' : config.objective.kind} loss`, result.trainLoss?.toFixed(5) ?? '-'],
             ['time', `${formatSeconds(result.elapsedMs / 1000)} (${result.stepsPerSecond.toFixed(2)} steps/s on ${backend.name})`],
           ])}\n`,
         );
