@@ -1,8 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync } from 'node:fs';
 import { activeBackend } from '../core/backend.js';
 import { InputError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/files.js';
 import type { EpisodeDataset } from '../data/episode-dataset.js';
 import { meanRowDistance } from '../flow/imle.js';
 import { readCheckpoint, saveCheckpoint } from '../policy/checkpoint.js';
@@ -10,9 +8,8 @@ import { blockCount, LfmPolicyConfig } from '../policy/lfm-config.js';
 import { joinChainWeights, LocalFlowPolicy, splitChainWeights } from '../policy/local-flow-policy.js';
 import { ParamStore, type WeightMap } from '../nets/params.js';
 import { assertObjectiveUnset, type DistillConfig } from './distill-config.js';
-import { openDistillation, type DistillHooks, type DistillResult } from './distill-trainer.js';
+import { openDistillation, openDistillationCache, type DistillHooks, type DistillResult } from './distill-trainer.js';
 import { blockBudget, blockLoop } from './lfm-trainer.js';
-import { openSegmentedTeacherCache, segmentedParts } from './teacher-cache.js';
 import { saveTrainState } from './train-state.js';
 
 /** The solver of a chain whose blocks were distilled: one Euler step each, N network calls in all. */
@@ -45,7 +42,7 @@ export async function distillBlocks(
   if (config.target !== 'blocks') throw new InputError('target', config.target ?? 'student', "'blocks' (distillStudent distils one student)");
   assertObjectiveUnset(config, "each block is fitted to the chain's own pairs; the objective settings are the student's");
   const setup = await openDistillation(config, options);
-  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, jitteredWindows, conds, segments, segmentSeeds, N: W, C, D } = setup;
+  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, jitteredWindows, conds, N: W, C, D } = setup;
   if (!(teacher instanceof LocalFlowPolicy)) {
     teacher.dispose();
     throw new InputError('config.kind', t0.config.kind, "'lfm' (target 'blocks' distils the blocks of an LFM chain; a flow teacher has none: use target 'student')", teacherPath);
@@ -58,17 +55,8 @@ export async function distillBlocks(
   const offsets = budget.map((_, n) => budget.slice(0, n).reduce((a, b) => a + b, 0));
   const S = teacher.stateSize;
 
-  mkdirSync(runDir, { recursive: true });
-  writeFileAtomic(files.config, `${JSON.stringify(config, null, 2)}\n`);
-
   const K = config.cache.k;
-  const cacheDir = config.cache.dir ?? files.cache;
-  hooks.onCacheStart?.({ dir: cacheDir, windows: W, parts: segmentedParts(segments, C, config.cache.partWindows), k: K });
-  const cache = await openSegmentedTeacherCache(
-    { condSize: C, chunkSize: S, sampleNormalized: (c, z, b, s) => teacher.sampleStates(c, z, b, s) },
-    segments,
-    { dir: cacheDir, k: K, solver: config.cache.solver, seed: config.cache.seed, seeds: segmentSeeds, partWindows: config.cache.partWindows, teacherDigest, signal, onProgress: hooks.onCacheProgress },
-  );
+  const { cacheDir, cache } = await openDistillationCache(setup, config, hooks, { condSize: C, chunkSize: S, sampleNormalized: (c, z, b, s) => teacher.sampleStates(c, z, b, s) });
   const teacherBlocks = teacher.blocks.map((b) => b.toWeights());
   const net = teacher.net;
   teacher.dispose();

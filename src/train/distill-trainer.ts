@@ -22,7 +22,7 @@ import { RunConfig } from './config.js';
 import { DistillConfig, type DistillDataset } from './distill-config.js';
 import { RUN_FILES } from './flow-trainer.js';
 import { OptimizationLoop, runFolder, type RunHooks, type RunResult } from './optimization-loop.js';
-import { digestOf, segmentedCacheNoise, openSegmentedTeacherCache, segmentedParts, type CacheProgress } from './teacher-cache.js';
+import { digestOf, openSegmentedTeacherCache, segmentedCacheNoise, segmentedParts, type CacheProgress, type SamplingTeacher, type SegmentedTeacherCache } from './teacher-cache.js';
 import { loadTrainState, saveTrainState } from './train-state.js';
 
 /** The files of a distillation run folder: those of a training run, plus the teacher sample cache. */
@@ -230,6 +230,37 @@ export async function openDistillation(
 }
 
 /**
+ * Write the run's config.json, then open (drawing what is missing) the
+ * teacher cache of a distillation's observations, sampled by `sampler`
+ * (the teacher itself, or what a target caches of it). Null `cache` when
+ * the signal aborted the build (whole parts are kept).
+ */
+export async function openDistillationCache(
+  setup: DistillationSetup,
+  config: DistillConfig,
+  hooks: DistillHooks,
+  sampler: SamplingTeacher,
+): Promise<{ cacheDir: string; cache: SegmentedTeacherCache | null }> {
+  const { runDir, files, segments, segmentSeeds, N, C } = setup;
+  mkdirSync(runDir, { recursive: true });
+  writeFileAtomic(files.config, `${JSON.stringify(config, null, 2)}\n`);
+  const cacheDir = config.cache.dir ?? files.cache;
+  hooks.onCacheStart?.({ dir: cacheDir, windows: N, parts: segmentedParts(segments, C, config.cache.partWindows), k: config.cache.k });
+  const cache = await openSegmentedTeacherCache(sampler, segments, {
+    dir: cacheDir,
+    k: config.cache.k,
+    solver: config.cache.solver,
+    seed: config.cache.seed,
+    seeds: segmentSeeds,
+    partWindows: config.cache.partWindows,
+    teacherDigest: setup.teacherDigest,
+    signal: setup.signal,
+    onProgress: hooks.onCacheProgress,
+  });
+  return { cacheDir, cache };
+}
+
+/**
  * Distil a flow teacher (or a Local Flow Matching chain, sampled through
  * all its blocks) into a one-step student with the IMLE objective
  * (flow/imle.ts), or by plain regression onto teacher samples (the
@@ -249,7 +280,8 @@ export async function distillStudent(
   if (objective === 'imle' && assignment === 'matching' && m < config.cache.k) {
     throw new InputError('objective.m', m, `at least K = ${config.cache.k} with assignment 'matching' (each teacher sample gets a student sample of its own)`);
   }
-  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, jitteredWindows, conds, segments, segmentSeeds, N, C, D } = await openDistillation(config, options);
+  const setup = await openDistillation(config, options);
+  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, jitteredWindows, conds, N, C, D } = setup;
   const tc = teacher.config;
   const studentConfig = studentConfigFor(tc, { latentDim: config.student.latentDim });
   const L = latentDimOf(studentConfig);
@@ -258,24 +290,9 @@ export async function distillStudent(
     throw new InputError('student.latentDim', L, `the chunk size ${D} (objective 'pairs' feeds the student the teacher's own noise)`);
   }
 
-  mkdirSync(runDir, { recursive: true });
-  writeFileAtomic(files.config, `${JSON.stringify(config, null, 2)}\n`);
-
   // Teacher samples, drawn once (resumable).
   const K = config.cache.k;
-  const cacheDir = config.cache.dir ?? files.cache;
-  hooks.onCacheStart?.({ dir: cacheDir, windows: N, parts: segmentedParts(segments, C, config.cache.partWindows), k: K });
-  const cache = await openSegmentedTeacherCache(teacher, segments, {
-    dir: cacheDir,
-    k: K,
-    solver: config.cache.solver,
-    seed: config.cache.seed,
-    seeds: segmentSeeds,
-    partWindows: config.cache.partWindows,
-    teacherDigest,
-    signal,
-    onProgress: hooks.onCacheProgress,
-  });
+  const { cacheDir, cache } = await openDistillationCache(setup, config, hooks, teacher);
   const t = config.train;
   // An LFM chain's trunk is its free block N: like the student's latent, its t = 0 end is N(0, I).
   const trunk = teacher instanceof LocalFlowPolicy ? { params: teacher.blocks[teacher.numBlocks - 1], chunkSize: teacher.chunkSize } : teacher;
@@ -408,15 +425,7 @@ export async function distillStudent(
   });
 
   const result: DistillResult = {
-    runDir,
-    checkpointPath: files.checkpoint,
-    step,
-    totalSteps: t.steps,
-    interrupted,
-    trainLoss: loop.lastTrainLoss,
-    elapsedMs: loop.elapsedMs(),
-    stepsPerSecond: loop.stepsPerSecond(step),
-    parameters: net.registry.count(),
+    ...loop.result({ runDir, checkpointPath: files.checkpoint, step, interrupted, parameters: net.registry.count() }),
     cache: { dir: cacheDir, builtParts: cache.builtParts, reusedParts: cache.reusedParts },
   };
   loop.dispose();

@@ -196,19 +196,7 @@ export async function trainFlowPolicy(
     },
   });
 
-  const result: TrainResult = {
-    runDir,
-    checkpointPath: files.checkpoint,
-    step,
-    totalSteps: t.steps,
-    interrupted,
-    trainLoss: loop.lastTrainLoss,
-    valLoss: lastVal,
-    firstValLoss: firstVal,
-    elapsedMs: loop.elapsedMs(),
-    stepsPerSecond: loop.stepsPerSecond(step),
-    parameters: net.registry.count(),
-  };
+  const result: TrainResult = { ...loop.result({ runDir, checkpointPath: files.checkpoint, step, interrupted, parameters: net.registry.count() }), valLoss: lastVal, firstValLoss: firstVal };
   loop.dispose();
   policy.dispose();
   return result;

@@ -159,6 +159,11 @@ export class OptimizationLoop {
     return this.placement.stepOffset + step;
   }
 
+  /** What a trainer returns for its run, ended at `step`: the run's files and this loop's figures. */
+  result(run: { runDir: string; checkpointPath: string; step: number; interrupted: boolean; parameters: number }): RunResult {
+    return { ...run, totalSteps: this.options.steps, trainLoss: this.lastTrainLoss, elapsedMs: this.elapsedMs(), stepsPerSecond: this.stepsPerSecond(run.step) };
+  }
+
   /** Milliseconds of training, across resumes. */
   elapsedMs(): number {
     return this.elapsedBefore + (performance.now() - this.started);

@@ -1,8 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync } from 'node:fs';
 import { activeBackend } from '../core/backend.js';
 import { InputError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/files.js';
 import type { EpisodeDataset } from '../data/episode-dataset.js';
 import { linearPath } from '../flow/path.js';
 import { createVelocityNet } from '../nets/velocity-net.js';
@@ -11,10 +9,10 @@ import { saveCheckpoint } from '../policy/checkpoint.js';
 import { FlowPolicyConfig, netDimsOf } from '../policy/config.js';
 import { FlowPolicy } from '../policy/flow-policy.js';
 import { assertObjectiveUnset, type DistillConfig } from './distill-config.js';
-import { openDistillation, type DistillHooks, type DistillResult } from './distill-trainer.js';
+import { openDistillation, openDistillationCache, type DistillHooks, type DistillResult } from './distill-trainer.js';
 import { OptimizationLoop } from './optimization-loop.js';
 import { PairBatcher, regressionStep, type CoupledPairSource } from './pair-batches.js';
-import { openSegmentedTeacherCache, segmentedCacheNoise, segmentedParts } from './teacher-cache.js';
+import { segmentedCacheNoise } from './teacher-cache.js';
 import { saveTrainState } from './train-state.js';
 
 /**
@@ -46,30 +44,15 @@ export async function reflowTeacher(
     throw new InputError('student.latentDim', config.student.latentDim, "left unset with target 'reflow' (the reflowed flow keeps the teacher's noise, one value per action coordinate)");
   }
   const setup = await openDistillation(config, options);
-  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, jitteredWindows, conds, segments, segmentSeeds, N, C, D } = setup;
+  const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, jitteredWindows, conds, N, C, D } = setup;
   if (!(teacher instanceof FlowPolicy)) {
     teacher.dispose();
     throw new InputError('config.kind', t0.config.kind, "'flow' (target 'reflow' retrains a flow teacher's network; an LFM chain has one per block: use target 'blocks' or 'student')", teacherPath);
   }
   const flowConfig = FlowPolicyConfig.parse(t0.config);
 
-  mkdirSync(runDir, { recursive: true });
-  writeFileAtomic(files.config, `${JSON.stringify(config, null, 2)}\n`);
-
   const K = config.cache.k;
-  const cacheDir = config.cache.dir ?? files.cache;
-  hooks.onCacheStart?.({ dir: cacheDir, windows: N, parts: segmentedParts(segments, C, config.cache.partWindows), k: K });
-  const cache = await openSegmentedTeacherCache(teacher, segments, {
-    dir: cacheDir,
-    k: K,
-    solver: config.cache.solver,
-    seed: config.cache.seed,
-    seeds: segmentSeeds,
-    partWindows: config.cache.partWindows,
-    teacherDigest,
-    signal,
-    onProgress: hooks.onCacheProgress,
-  });
+  const { cacheDir, cache } = await openDistillationCache(setup, config, hooks, teacher);
   const t = config.train;
   const initial = config.student.warmStart ? teacher.params.toWeights() : createVelocityNet(flowConfig.net, netDimsOf(flowConfig)).registry.initialize(new Rng(t.seed));
   teacher.dispose();
@@ -121,15 +104,7 @@ export async function reflowTeacher(
   });
 
   const result: DistillResult = {
-    runDir,
-    checkpointPath: files.checkpoint,
-    step,
-    totalSteps: t.steps,
-    interrupted,
-    trainLoss: loop.lastTrainLoss,
-    elapsedMs: loop.elapsedMs(),
-    stepsPerSecond: loop.stepsPerSecond(step),
-    parameters: net.registry.count(),
+    ...loop.result({ runDir, checkpointPath: files.checkpoint, step, interrupted, parameters: net.registry.count() }),
     cache: { dir: cacheDir, builtParts: cache.builtParts, reusedParts: cache.reusedParts },
   };
   loop.dispose();
