@@ -275,6 +275,9 @@ describe('reflow: the teacher retrained on its own (noise, sample) pairs', () =>
     expect(ok.stderr).toContain(`reflow: the teacher's mlp network, ${teacher.net.registry.count().toLocaleString('en-US')} parameters, on ${2 * 3 * 192} (noise, sample) pairs (K 2)`);
     expect(ok.stdout).toMatch(/^reflow loss +\d/m);
     expect(readCheckpoint(join(out, DISTILL_FILES.checkpoint)).config.kind).toBe('flow');
+    const digest = readCheckpoint(join(out, DISTILL_FILES.checkpoint)).meta.teacherSha256 as string;
+    const shown = runCli(['inspect', join(out, DISTILL_FILES.checkpoint)]);
+    expect(shown.stdout).toMatch(new RegExp(`^teacher +${join(teacherDir, 'checkpoint.fpk')} \\(reflowed, sha256 ${digest.slice(0, 12)}\\)$`, 'm'));
     const bad = runCli(['distill', teacherDir, '--out', join(dir, 'cli-reflow-m'), ...args, '--m', '4']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^error: objective.m = 4, expected left unset with target 'reflow'/m);

@@ -42,6 +42,7 @@ export function inspectCommand(): Command {
         ['file', `${checkpoint} (${(bytes / 1024).toFixed(1)} KiB, checksum verified)`],
         ['written', `${c.meta.createdAt} by flowpolicy ${c.meta.flowpolicyVersion}${c.meta.step !== undefined ? ` at step ${c.meta.step}` : ''}`],
         ['trained on', `${c.meta.dataset ?? '-'} (backend ${c.meta.backend ?? '-'})`],
+        ...(typeof c.meta.teacher === 'string' ? [['teacher', teacherLine(c.meta)] as [string, string]] : []),
         cfg.kind === 'flow'
           ? ['policy', `${cfg.kind} (conditional flow matching, ${cfg.flow.path} path, t: ${cfg.flow.timeSampler.kind}${cfg.flow.otCoupling ? ', OT coupling' : ''})`]
           : cfg.kind === 'lfm'
@@ -69,4 +70,11 @@ export function inspectCommand(): Command {
         ])}\n`);
       }
     });
+}
+
+/** Where a distilled checkpoint came from: its teacher, the teacher file's digest, and how. */
+function teacherLine(meta: Record<string, unknown>): string {
+  const how = meta.distilled === 'reflow' ? 'reflowed' : meta.distilled === 'blocks' ? 'its blocks distilled to one step' : `${String(meta.objective ?? 'imle')} distillation`;
+  const digest = typeof meta.teacherSha256 === 'string' ? `, sha256 ${meta.teacherSha256.slice(0, 12)}` : '';
+  return `${String(meta.teacher)} (${how}${digest})`;
 }
