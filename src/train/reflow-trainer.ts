@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { activeBackend } from '../core/backend.js';
 import { InputError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
 import type { EpisodeDataset } from '../data/episode-dataset.js';
 import { linearPath } from '../flow/path.js';
 import { createVelocityNet } from '../nets/velocity-net.js';
-import { Rng } from '../core/rng.js';
 import { saveCheckpoint } from '../policy/checkpoint.js';
 import { FlowPolicyConfig, netDimsOf } from '../policy/config.js';
 import { FlowPolicy } from '../policy/flow-policy.js';
@@ -23,7 +23,9 @@ import { saveTrainState } from './train-state.js';
  * then trained by conditional flow matching on the linear path between
  * each pair's own ends (flow/path.ts, flow/loss.ts):
  *
- *   min_v E_{(z, y, c), t ~ U(0, 1)} || (y - z) - v((1 - t) z + t y, t, c) ||^2
+ *   min_v E_{(z, y, c), t} || (y - z) - v((1 - t) z + t y, t, c) ||^2
+ *
+ * with t from the teacher's own time sampler.
  *
  * Independent noise and data make crossing paths whose velocity field
  * averages them and bends; these paths come from one deterministic map,
