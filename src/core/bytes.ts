@@ -22,3 +22,10 @@ export function leBytesToFloat32(bytes: Uint8Array): Float32Array {
   for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
   return out;
 }
+
+/** The arrays one after another in one new array. */
+export function concatFloat32(arrays: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(arrays.reduce((n, a) => n + a.length, 0));
+  for (let i = 0, at = 0; i < arrays.length; at += arrays[i].length, i++) out.set(arrays[i], at);
+  return out;
+}

@@ -8,7 +8,7 @@ import { blockCount, LfmPolicyConfig } from '../policy/lfm-config.js';
 import { joinChainWeights, LocalFlowPolicy, splitChainWeights } from '../policy/local-flow-policy.js';
 import { ParamStore, type WeightMap } from '../nets/params.js';
 import { assertObjectiveUnset, type DistillConfig } from './distill-config.js';
-import { openDistillation, openDistillationCache, type DistillHooks, type DistillResult } from './distill-trainer.js';
+import { openDistillation, openDistillationCache, stoppedInCache, type DistillHooks, type DistillResult } from './distill-trainer.js';
 import { blockBudget, blockLoop } from './lfm-trainer.js';
 import { saveTrainState } from './train-state.js';
 
@@ -61,9 +61,7 @@ export async function distillBlocks(
   const net = teacher.net;
   teacher.dispose();
   const parameters = net.registry.count() * N;
-  if (!cache) {
-    return { runDir, checkpointPath: files.checkpoint, step: 0, totalSteps: t.steps, interrupted: true, trainLoss: null, elapsedMs: 0, stepsPerSecond: 0, parameters, cache: { dir: cacheDir, builtParts: 0, reusedParts: 0 } };
-  }
+  if (!cache) return stoppedInCache(setup, config, cacheDir, parameters);
   const states = cache.samples;
 
   // Blocks finished before a resume are the checkpoint's; the others start as the teacher's.

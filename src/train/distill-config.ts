@@ -116,6 +116,7 @@ export const DistillConfig = z
   })
   .strict();
 export type DistillConfig = z.infer<typeof DistillConfig>;
+export type DistillConfigInput = z.input<typeof DistillConfig>;
 
 /**
  * Refuse objective settings for a target that has no objective to set (it
@@ -127,4 +128,3 @@ export function assertObjectiveUnset(config: DistillConfig, why: string): void {
     if (config.objective[key] !== defaults[key]) throw new InputError(`objective.${key}`, config.objective[key], `left unset with target '${config.target}' (${why})`);
   }
 }
-export type DistillConfigInput = z.input<typeof DistillConfig>;

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { activeBackend } from '../core/backend.js';
+import { concatFloat32 } from '../core/bytes.js';
 import { InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
 import { parseInput } from '../core/schema.js';
@@ -116,12 +117,6 @@ function observationWindows(teacher: FlowPolicy | LocalFlowPolicy, dataset: Epis
   return conds;
 }
 
-function concatenate(arrays: Float32Array[]): Float32Array {
-  const out = new Float32Array(arrays.reduce((n, a) => n + a.length, 0));
-  for (let i = 0, at = 0; i < arrays.length; at += arrays[i].length, i++) out.set(arrays[i], at);
-  return out;
-}
-
 /**
  * The dataset and split a teacher was trained on, from the config.json of
  * its run folder: a training run's, or a reflow run's (its own dataset, or
@@ -197,7 +192,7 @@ export async function openDistillation(
   const D = teacher.chunkSize;
   const jittered = config.jitter ? jitterWindows(trainConds, { windowSize: C, frames: tc.observation.horizon }, config.jitter) : [];
   const segments = [trainConds, ...visited, ...jittered];
-  const conds = concatenate(segments);
+  const conds = concatFloat32(segments);
   const N = conds.length / C;
   const visitedWindows = visited.reduce((n, v) => n + v.length / C, 0);
   const jitteredWindows = jittered.reduce((n, v) => n + v.length / C, 0);
@@ -260,6 +255,22 @@ export async function openDistillationCache(
   return { cacheDir, cache };
 }
 
+/** What a distillation returns when it was stopped while its cache was drawn: no step taken. */
+export function stoppedInCache(setup: DistillationSetup, config: DistillConfig, cacheDir: string, parameters = 0): DistillResult {
+  return {
+    runDir: setup.runDir,
+    checkpointPath: setup.files.checkpoint,
+    step: 0,
+    totalSteps: config.train.steps,
+    interrupted: true,
+    trainLoss: null,
+    elapsedMs: 0,
+    stepsPerSecond: 0,
+    parameters,
+    cache: { dir: cacheDir, builtParts: 0, reusedParts: 0 },
+  };
+}
+
 /**
  * Distil a flow teacher (or a Local Flow Matching chain, sampled through
  * all its blocks) into a one-step student with the IMLE objective
@@ -298,20 +309,7 @@ export async function distillStudent(
   const trunk = teacher instanceof LocalFlowPolicy ? { params: teacher.blocks[teacher.numBlocks - 1], chunkSize: teacher.chunkSize } : teacher;
   const initialWeights = config.student.warmStart ? StudentPolicy.warmStartWeights(trunk, L, t.seed) : null;
   teacher.dispose();
-  if (!cache) {
-    return {
-      runDir,
-      checkpointPath: files.checkpoint,
-      step: 0,
-      totalSteps: t.steps,
-      interrupted: true,
-      trainLoss: null,
-      elapsedMs: 0,
-      stepsPerSecond: 0,
-      parameters: 0,
-      cache: { dir: cacheDir, builtParts: 0, reusedParts: 0 },
-    };
-  }
+  if (!cache) return stoppedInCache(setup, config, cacheDir);
   const samples = cache.samples;
   const pairNoise = objective === 'pairs' ? segmentedCacheNoise(cache.specs) : null;
 

@@ -6,10 +6,10 @@ import type { EpisodeDataset } from '../data/episode-dataset.js';
 import { linearPath } from '../flow/path.js';
 import { createVelocityNet } from '../nets/velocity-net.js';
 import { saveCheckpoint } from '../policy/checkpoint.js';
-import { FlowPolicyConfig, netDimsOf } from '../policy/config.js';
+import { netDimsOf } from '../policy/config.js';
 import { FlowPolicy } from '../policy/flow-policy.js';
 import { assertObjectiveUnset, type DistillConfig } from './distill-config.js';
-import { openDistillation, openDistillationCache, type DistillHooks, type DistillResult } from './distill-trainer.js';
+import { openDistillation, openDistillationCache, stoppedInCache, type DistillHooks, type DistillResult } from './distill-trainer.js';
 import { OptimizationLoop } from './optimization-loop.js';
 import { PairBatcher, regressionStep, type CoupledPairSource } from './pair-batches.js';
 import { segmentedCacheNoise } from './teacher-cache.js';
@@ -51,16 +51,14 @@ export async function reflowTeacher(
     teacher.dispose();
     throw new InputError('config.kind', t0.config.kind, "'flow' (target 'reflow' retrains a flow teacher's network; an LFM chain has one per block: use target 'blocks' or 'student')", teacherPath);
   }
-  const flowConfig = FlowPolicyConfig.parse(t0.config);
+  const flowConfig = teacher.config;
 
   const K = config.cache.k;
   const { cacheDir, cache } = await openDistillationCache(setup, config, hooks, teacher);
   const t = config.train;
   const initial = config.student.warmStart ? teacher.params.toWeights() : createVelocityNet(flowConfig.net, netDimsOf(flowConfig)).registry.initialize(new Rng(t.seed));
   teacher.dispose();
-  if (!cache) {
-    return { runDir, checkpointPath: files.checkpoint, step: 0, totalSteps: t.steps, interrupted: true, trainLoss: null, elapsedMs: 0, stepsPerSecond: 0, parameters: 0, cache: { dir: cacheDir, builtParts: 0, reusedParts: 0 } };
-  }
+  if (!cache) return stoppedInCache(setup, config, cacheDir);
   const samples = cache.samples;
   const noise = segmentedCacheNoise(cache.specs);
   // Row r = n * K + k is sample k of observation n: its noise, and where the teacher took it.

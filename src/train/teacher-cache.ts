@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { float32ToLeBytes, leBytesToFloat32 } from '../core/bytes.js';
+import { concatFloat32, float32ToLeBytes, leBytesToFloat32 } from '../core/bytes.js';
 import { decodeContainer, encodeContainer } from '../core/container.js';
 import { CorruptFileError, InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
@@ -115,10 +115,7 @@ export function cacheNoise(spec: Pick<TeacherCacheSpec, 'seed' | 'partWindows' |
 
 /** The noise of a segmented cache's samples, segment after segment, in the order of its `samples`. */
 export function segmentedCacheNoise(specs: readonly TeacherCacheSpec[]): Float32Array {
-  const parts = specs.map(cacheNoise);
-  const noise = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  for (let i = 0, at = 0; i < parts.length; at += parts[i].length, i++) noise.set(parts[i], at);
-  return noise;
+  return concatFloat32(specs.map(cacheNoise));
 }
 
 function specId(spec: TeacherCacheSpec): string {

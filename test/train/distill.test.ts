@@ -223,6 +223,8 @@ describe('reflow: the teacher retrained on its own (noise, sample) pairs', () =>
     const sw = (p: FlowPolicy, steps: number) => slicedWasserstein(p.sampleNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n, { method: 'euler', steps }).chunks, target, 2);
     const distance = { teacher1: sw(teacher, 1), reflowed1: sw(reflowed, 1), teacher40: sw(teacher, 40) };
     const summary = JSON.stringify({ t40, t1, r1, r40, distance });
+    // The README quotes these figures.
+    console.log(`reflow on the mixture: on a mode at 1 Euler step, teacher ${t1.onMode.toFixed(2)}, reflowed ${r1.onMode.toFixed(2)}; sliced Wasserstein to the teacher's 40-step samples, teacher at 1 step ${distance.teacher1.toFixed(3)}, reflowed ${distance.reflowed1.toFixed(3)} (teacher at 40 steps ${distance.teacher40.toFixed(3)})`);
     expect(t1.onMode, summary).toBeLessThan(0.5);
     expect(r1.onMode, summary).toBeGreaterThan(0.7);
     r1.upper.forEach((w, i) => expect(Math.abs(w - t40.upper[i]), summary).toBeLessThan(0.15));

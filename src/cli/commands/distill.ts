@@ -30,6 +30,9 @@ const SHORTCUTS: ConfigShortcut[] = [
   ['--seed <n>', 'seed', 'train.seed', 'seed of latents, batches and the latent projection'],
 ];
 
+/** What each distillation target runs. */
+const TRAINERS = { student: distillStudent, blocks: distillBlocks, reflow: reflowTeacher } as const;
+
 /** Config fields given as shortcuts are not repeated as dotted flags. */
 const FIELD_FLAGS = configFlags(DistillConfig).filter((f) => f.path !== 'teacher' && !SHORTCUTS.some(([, , path]) => path === f.path));
 
@@ -106,7 +109,7 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
     let cacheStarted = 0;
     let lastTenth = -1;
     try {
-      const result = await (config.target === 'blocks' ? distillBlocks : config.target === 'reflow' ? reflowTeacher : distillStudent)(config, {
+      const result = await TRAINERS[config.target ?? 'student'](config, {
         runDir,
         resume,
         signal: interrupt.signal,
@@ -161,7 +164,7 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
             ['checkpoint', result.step > 0 ? result.checkpointPath : '- (no step yet)'],
             ['teacher cache', `${result.cache.dir} (${result.cache.builtParts} parts drawn, ${result.cache.reusedParts} reused)`],
             ['steps', `${result.step}/${result.totalSteps}${result.interrupted ? ' (interrupted)' : ''}`],
-            [`${config.target === 'blocks' ? 'block' : config.target === 'reflow' ? 'reflow' : config.objective.kind} loss`, result.trainLoss?.toFixed(5) ?? '-'],
+            [`${{ student: config.objective.kind, blocks: 'block', reflow: 'reflow' }[config.target ?? 'student']} loss`, result.trainLoss?.toFixed(5) ?? '-'],
             ['time', `${formatSeconds(result.elapsedMs / 1000)} (${result.stepsPerSecond.toFixed(2)} steps/s on ${backend.name})`],
           ])}\n`,
         );
