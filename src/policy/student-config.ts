@@ -23,7 +23,7 @@ export const StudentConfig = z
     action: ActionSpec,
     normalization: z.record(z.string(), NormMode).describe('normalisation mode per feature (the teacher\'s)'),
     latentDim: z.number().int().positive().optional().describe('latent size (default: the chunk size, horizon x action dim)'),
-    net: NetConfig.describe("the trunk: the teacher's network"),
+    net: NetConfig.describe("the trunk: the teacher's network, or the student's own (distill --student.net)"),
   })
   .strict()
   .superRefine(checkPolicyIo);
@@ -34,14 +34,18 @@ export function latentDimOf(config: Pick<StudentConfig, 'latentDim' | 'action'>)
   return config.latentDim ?? config.action.horizon * config.action.dim;
 }
 
-/** The student config distilled from a teacher's config (a flow teacher's, or an LFM chain's: its blocks' network), latentDim written out. */
-export function studentConfigFor(teacher: Pick<FlowPolicyConfig, 'observation' | 'action' | 'normalization' | 'net'>, options: { latentDim?: number } = {}): StudentConfig {
+/**
+ * The student config distilled from a teacher's config (a flow teacher's, or
+ * an LFM chain's: its blocks' network), latentDim written out; `net` replaces
+ * the teacher's network as the trunk.
+ */
+export function studentConfigFor(teacher: Pick<FlowPolicyConfig, 'observation' | 'action' | 'normalization' | 'net'>, options: { latentDim?: number; net?: NetConfig } = {}): StudentConfig {
   return StudentConfig.parse({
     kind: 'student',
     observation: teacher.observation,
     action: teacher.action,
     normalization: teacher.normalization,
     latentDim: options.latentDim ?? teacher.action.horizon * teacher.action.dim,
-    net: teacher.net,
+    net: options.net ?? teacher.net,
   });
 }

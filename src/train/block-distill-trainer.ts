@@ -7,7 +7,7 @@ import { readCheckpoint, saveCheckpoint } from '../policy/checkpoint.js';
 import { blockCount, LfmPolicyConfig } from '../policy/lfm-config.js';
 import { joinChainWeights, LocalFlowPolicy, splitChainWeights } from '../policy/local-flow-policy.js';
 import { ParamStore, type WeightMap } from '../nets/params.js';
-import { assertObjectiveUnset, type DistillConfig } from './distill-config.js';
+import { assertObjectiveUnset, assertStudentNetUnset, type DistillConfig } from './distill-config.js';
 import { openDistillation, openDistillationCache, stoppedInCache, type DistillHooks, type DistillResult } from './distill-trainer.js';
 import { blockBudget, blockLoop } from './lfm-trainer.js';
 import { saveTrainState } from './train-state.js';
@@ -41,6 +41,7 @@ export async function distillBlocks(
   const { hooks = {} } = options;
   if (config.target !== 'blocks') throw new InputError('target', config.target ?? 'student', "'blocks' (distillStudent distils one student)");
   assertObjectiveUnset(config, "each block is fitted to the chain's own pairs; the objective settings are the student's");
+  assertStudentNetUnset(config, "each block keeps the chain's network and noise");
   const setup = await openDistillation(config, options);
   const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, jitteredWindows, conds, N: W, C, D } = setup;
   if (!(teacher instanceof LocalFlowPolicy)) {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 import { SolverConfig } from '../flow/ode.js';
+import { NetConfig } from '../nets/velocity-net.js';
 import { TrainOptions } from './config.js';
 
 const int = () => z.number().int();
@@ -62,6 +63,7 @@ export const StudentOptions = z
   .object({
     latentDim: int().positive().optional().describe('latent size (default: chunk size: the warm start is then the teacher 1-step Euler sampler)'),
     warmStart: z.boolean().default(true).describe("initialise from the teacher's weights"),
+    net: NetConfig.optional().describe("the student's network (default: the teacher's); another network starts from fresh weights (warmStart false)"),
   })
   .strict();
 
@@ -100,7 +102,7 @@ export const DistillConfig = z
       .enum(['student', 'blocks', 'reflow'])
       .optional()
       .describe(
-        "student (default): one one-step student (objective.*); blocks: each block of an LFM chain to one Euler step (N network calls), trained on the chain's own (input, output) pairs; reflow: the flow teacher's network retrained on its own (noise, sample) pairs, a straighter flow that samples well in fewer ODE steps (objective.* and student.latentDim unused)",
+        "student (default): one one-step student (objective.*); blocks: each block of an LFM chain to one Euler step (N network calls), trained on the chain's own (input, output) pairs; reflow: the flow teacher's network retrained on its own (noise, sample) pairs, a straighter flow that samples well in fewer ODE steps (objective.*, student.latentDim and student.net unused)",
       ),
     dataset: DistillDataset.optional().describe("windows to distil on (default: the teacher run's config.json)"),
     // Optional rather than defaulted, like target: older configs keep their identity.
@@ -122,6 +124,13 @@ export type DistillConfigInput = z.input<typeof DistillConfig>;
  * Refuse objective settings for a target that has no objective to set (it
  * fits the teacher's own pairs): a changed field would be silently unused.
  */
+/** Refuses the student's latent size and network where a target keeps the teacher's network and noise. */
+export function assertStudentNetUnset(config: DistillConfig, why: string): void {
+  for (const key of ['latentDim', 'net'] as const) {
+    if (config.student[key] !== undefined) throw new InputError(`student.${key}`, config.student[key], `left unset with target '${config.target}' (${why})`);
+  }
+}
+
 export function assertObjectiveUnset(config: DistillConfig, why: string): void {
   const defaults = ObjectiveOptions.parse({});
   for (const key of Object.keys(defaults) as (keyof typeof defaults)[]) {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import { dirname, join } from 'node:path';
 import { activeBackend } from '../core/backend.js';
 import { concatFloat32 } from '../core/bytes.js';
@@ -294,8 +295,12 @@ export async function distillStudent(
   const setup = await openDistillation(config, options);
   const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, jitteredWindows, conds, N, C, D } = setup;
   const tc = teacher.config;
-  const studentConfig = studentConfigFor(tc, { latentDim: config.student.latentDim });
+  const studentConfig = studentConfigFor(tc, { latentDim: config.student.latentDim, net: config.student.net });
   const L = latentDimOf(studentConfig);
+  if (config.student.warmStart && !isDeepStrictEqual(studentConfig.net, tc.net)) {
+    teacher.dispose();
+    throw new InputError('student.warmStart', true, `false when student.net differs from the teacher's network ${JSON.stringify(tc.net)} (the teacher's weights fit only its own)`);
+  }
   if (objective === 'pairs' && L !== D) {
     teacher.dispose();
     throw new InputError('student.latentDim', L, `the chunk size ${D} (objective 'pairs' feeds the student the teacher's own noise)`);

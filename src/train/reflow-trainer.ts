@@ -8,7 +8,7 @@ import { createVelocityNet } from '../nets/velocity-net.js';
 import { saveCheckpoint } from '../policy/checkpoint.js';
 import { netDimsOf } from '../policy/config.js';
 import { FlowPolicy } from '../policy/flow-policy.js';
-import { assertObjectiveUnset, type DistillConfig } from './distill-config.js';
+import { assertObjectiveUnset, assertStudentNetUnset, type DistillConfig } from './distill-config.js';
 import { openDistillation, openDistillationCache, stoppedInCache, type DistillHooks, type DistillResult } from './distill-trainer.js';
 import { OptimizationLoop } from './optimization-loop.js';
 import { PairBatcher, regressionStep, type CoupledPairSource } from './pair-batches.js';
@@ -42,9 +42,7 @@ export async function reflowTeacher(
   const { hooks = {} } = options;
   if (config.target !== 'reflow') throw new InputError('target', config.target ?? 'student', "'reflow' (distillStudent distils one student)");
   assertObjectiveUnset(config, "the flow is fitted to the teacher's own pairs; the objective settings are the student's");
-  if (config.student.latentDim !== undefined) {
-    throw new InputError('student.latentDim', config.student.latentDim, "left unset with target 'reflow' (the reflowed flow keeps the teacher's noise, one value per action coordinate)");
-  }
+  assertStudentNetUnset(config, "the reflowed flow is the teacher's network retrained, on the teacher's noise");
   const setup = await openDistillation(config, options);
   const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, jitteredWindows, conds, N, C, D } = setup;
   if (!(teacher instanceof FlowPolicy)) {

@@ -123,7 +123,7 @@ describe('per-block one-step distillation of an LFM chain', () => {
     for (const [name, w] of a.weights) expect(b.weights.get(name)!.data, name).toEqual(w.data);
   });
 
-  it('refuses a flow teacher, objective settings, and a cache of whole-chain samples', async () => {
+  it('refuses a flow teacher, objective and student-network settings, and a cache of whole-chain samples', async () => {
     const flowDir = join(dir, 'flow');
     await trainFlowPolicy(chainRun('flow', 5), { runDir: flowDir, dataset });
     await expect(distillBlocks(distillConfig(flowDir), { runDir: join(dir, 'x-flow'), dataset })).rejects.toThrow(/config.kind = "flow", expected 'lfm' \(target 'blocks' distils the blocks of an LFM chain/);
@@ -134,6 +134,10 @@ describe('per-block one-step distillation of an LFM chain', () => {
     await expect(distillBlocks(distillConfig(teacherDir, { objective: { kind: 'pairs' } }), { runDir: join(dir, 'x-kind'), dataset })).rejects.toThrow(
       /objective.kind = "pairs", expected left unset with target 'blocks'/,
     );
+    await expect(distillBlocks(distillConfig(teacherDir, { student: { latentDim: 3 } }), { runDir: join(dir, 'x-latent'), dataset })).rejects.toThrow(
+      "student.latentDim = 3, expected left unset with target 'blocks' (each block keeps the chain's network and noise)",
+    );
+    expect(existsSync(join(dir, 'x-latent'))).toBe(false);
     // A whole-chain student's cache holds chunks, not the chain's states.
     const studentCache = join(dir, 'student', DISTILL_FILES.cache);
     const cache = { k: 4, solver: { method: 'rk4' as const, steps: 16 }, partWindows: 256, dir: studentCache };

@@ -186,6 +186,25 @@ describe('IMLE distillation on a conditional mixture', () => {
     );
   });
 
+  it("trains a student of its own network from fresh weights, and refuses the teacher's warm start for it", async () => {
+    const net = { kind: 'mlp' as const, hidden: 64, layers: 3, timeEmbedDim: 16 };
+    await expect(distillStudent(distill({ objective: { kind: 'pairs' }, student: { net } }), { runDir: join(dir, 'own-net-warm'), dataset })).rejects.toThrow(
+      /student\.warmStart = true, expected false when student\.net differs from the teacher's network \{"kind":"mlp","hidden":96,"layers":2/,
+    );
+    expect(existsSync(join(dir, 'own-net-warm'))).toBe(false);
+    const r = await distillStudent(distill({ objective: { kind: 'pairs' }, student: { net, warmStart: false }, train: { steps: 600, saveEvery: 600 } }), { runDir: join(dir, 'own-net'), dataset });
+    const c = readCheckpoint(r.checkpointPath, { kind: 'student' });
+    expect(c.config.net).toEqual({ ...net, activation: 'mish' });
+    expect([...c.weights.keys()].filter((k) => k.startsWith('mlp.') && k.endsWith('.weight'))).toHaveLength(4);
+    const own = loadPolicy(r.checkpointPath, { kind: 'student' }).policy;
+    const t = modeStats(teacher, (cond, n, rng) => teacher.sampleNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n, { method: 'euler', steps: 40 }).chunks);
+    const p = modeStats(own, (cond, n, rng) => own.generateNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n));
+    console.log(`own network (3x64, cold): on-mode ${p.onMode.toFixed(2)}, upper-mode weights ${p.upper.map((w) => w.toFixed(2)).join(' ')} (teacher ${t.upper.map((w) => w.toFixed(2)).join(' ')})`);
+    expect(p.onMode, JSON.stringify({ t, p })).toBeGreaterThan(0.65);
+    p.upper.forEach((w, i) => expect(Math.abs(w - t.upper[i]), JSON.stringify({ t, p })).toBeLessThan(0.2));
+    own.dispose();
+  });
+
   it('writes a student checkpoint, metrics and a resumable state', () => {
     const c = readCheckpoint(join(dir, 'imle', DISTILL_FILES.checkpoint), { kind: 'student' });
     expect(c.config).toMatchObject({ kind: 'student', latentDim: 2, net: { kind: 'mlp', hidden: 96 } });
@@ -265,8 +284,11 @@ describe('reflow: the teacher retrained on its own (noise, sample) pairs', () =>
     await expect(reflowTeacher(distill({ target: 'reflow', student: { latentDim: 3 } }), { runDir: join(dir, 'reflow-latent'), dataset })).rejects.toThrow(
       "student.latentDim = 3, expected left unset with target 'reflow'",
     );
+    await expect(reflowTeacher(distill({ target: 'reflow', student: { net: { kind: 'mlp', hidden: 32 } } }), { runDir: join(dir, 'reflow-net'), dataset })).rejects.toThrow(
+      "student.net = an object with keys kind, hidden, layers, timeEmbedDim, activation, expected left unset with target 'reflow'",
+    );
     await expect(distillStudent(distill({ target: 'reflow' }), { runDir: join(dir, 'reflow-wrong'), dataset })).rejects.toThrow(/target = "reflow", expected 'student'/);
-    for (const d of ['reflow-m', 'reflow-latent', 'reflow-wrong']) expect(existsSync(join(dir, d)), d).toBe(false);
+    for (const d of ['reflow-m', 'reflow-latent', 'reflow-net', 'reflow-wrong']) expect(existsSync(join(dir, d)), d).toBe(false);
   });
 
   it('runs from the command line as distill --target reflow', () => {
