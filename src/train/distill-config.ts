@@ -120,10 +120,6 @@ export const DistillConfig = z
 export type DistillConfig = z.infer<typeof DistillConfig>;
 export type DistillConfigInput = z.input<typeof DistillConfig>;
 
-/**
- * Refuse objective settings for a target that has no objective to set (it
- * fits the teacher's own pairs): a changed field would be silently unused.
- */
 /** Refuses the student's latent size and network where a target keeps the teacher's network and noise. */
 export function assertStudentNetUnset(config: DistillConfig, why: string): void {
   for (const key of ['latentDim', 'net'] as const) {
@@ -131,6 +127,10 @@ export function assertStudentNetUnset(config: DistillConfig, why: string): void 
   }
 }
 
+/**
+ * Refuse objective settings for a target that has no objective to set (it
+ * fits the teacher's own pairs): a changed field would be silently unused.
+ */
 export function assertObjectiveUnset(config: DistillConfig, why: string): void {
   const defaults = ObjectiveOptions.parse({});
   for (const key of Object.keys(defaults) as (keyof typeof defaults)[]) {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { isDeepStrictEqual } from 'node:util';
 import { dirname, join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { activeBackend } from '../core/backend.js';
 import { concatFloat32 } from '../core/bytes.js';
 import { InputError } from '../core/errors.js';
