@@ -3,18 +3,20 @@
  * each one's ratio to the first: the latency column of a comparison table
  * (flow matching against an LFM chain, a teacher against its students).
  * Policies are anything `eval` takes (a checkpoint, a run or preset folder);
- * `@N` after one sets its solver steps (per block for an LFM chain).
+ * `@N` after one sets its solver steps (per block for an LFM chain), `#kernel`
+ * a student's real-time kernel (`#wasm-int16`).
  * Policies are timed in turn, round after round, so that a change in the
  * machine's load falls on all of them; each reports the median over rounds
  * of its per-round median.
  *
  *   npm run bench:latency -- policies/pusht-state/teacher.fpk@10 policies/pusht-state
+ *   npm run bench:latency -- policies/pusht-state/teacher.fpk@10 policies/pusht-state policies/pusht-state#wasm-int16
  *   npm run bench:latency -- runs/fm/checkpoint.fpk@8 runs/lfm@2 runs/lfm-blocks --reps 200 --json
  */
 import { parseArgs } from 'node:util';
 import { useBackend } from '../src/core/backend.js';
 import { median } from '../src/core/stats.js';
-import { openPolicy } from '../src/policy/policy-source.js';
+import { checkKernelOption, openPolicy } from '../src/policy/policy-source.js';
 import type { ObservationFrame, Policy } from '../src/policy/policy.js';
 import type { FlowActOptions } from '../src/policy/sampled-policy.js';
 import { log, timeMs } from './lib/timing.js';
@@ -46,10 +48,10 @@ interface Entry {
 }
 
 const entries: Entry[] = positionals.map((spec) => {
-  const m = /^(.*)@(\d+)$/.exec(spec);
-  const source = m ? m[1] : spec;
-  const steps = m ? Number(m[2]) : undefined;
-  const policy = openPolicy(source);
+  const m = /^(.*?)(?:@(\d+))?(?:#([a-z0-9-]+))?$/.exec(spec)!;
+  const source = m[1];
+  const steps = m[2] === undefined ? undefined : Number(m[2]);
+  const policy = openPolicy(source, { kernel: checkKernelOption(source, m[3]) });
   // A plausible observation of the policy's own features: the midpoint of each feature's range.
   const frame: Record<string, number[]> = {};
   for (const f of policy.config.observation.features) {

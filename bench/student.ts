@@ -8,7 +8,9 @@
  * Push-T state teacher, 907k-parameter MLP, To 2, Tp 16) when present, else a freshly
  * initialised network of the same size (latency does not depend on the
  * weights). The student is its warm start (same trunk, one network call;
- * distilled weights time the same). PyTorch is Debian's python3-torch; the
+ * distilled weights time the same), on each real-time kernel: float32
+ * WebAssembly SIMD (the default, and the ratios' student), int16 and plain
+ * JavaScript. PyTorch is Debian's python3-torch; the
  * twin is loaded with our weights and must compute the same chunks before
  * it is timed.
  *
@@ -86,7 +88,7 @@ for (const steps of STEPS) {
   rows.push({ name: `teacher, ${steps} Euler step${steps > 1 ? 's' : ''}`, ms, nfe: steps });
   log(`${rows[rows.length - 1].name}: ${ms.toFixed(3)} ms`);
 }
-const kernels = RealtimeMlp.simdAvailable() ? (['wasm-simd', 'js'] as const) : (['js'] as const);
+const kernels = RealtimeMlp.simdAvailable() ? (['wasm-simd', 'wasm-int16', 'js'] as const) : (['js'] as const);
 const students: Record<string, StudentPolicy> = {};
 for (const kernel of kernels) students[`student, real-time (${kernel})`] = StudentPolicy.fromTeacher(teacher, { kernel });
 students['student, tfjs'] = StudentPolicy.fromTeacher(teacher, { engine: 'tfjs' });
@@ -147,6 +149,11 @@ if (version) {
 const ratios: Record<string, number> = {};
 for (const steps of STEPS) ratios[`student / teacher(${steps})`] = studentMs / rows.find((r) => r.name.startsWith(`teacher, ${steps} `))!.ms;
 if (torch) ratios['student ours / PyTorch'] = studentMs / torch.actMs;
+const int16Ms = rows.find((r) => r.name.startsWith('student, real-time (wasm-int16)'))?.ms;
+if (int16Ms !== undefined) {
+  ratios['int16 student / teacher(10)'] = int16Ms / rows.find((r) => r.name.startsWith('teacher, 10 '))!.ms;
+  ratios['int16 / float32 student'] = int16Ms / studentMs;
+}
 
 if (args.json) {
   process.stdout.write(`${JSON.stringify({ teacher: teacherPath, parameters: teacher.net.registry.count(), kernel: kernels[0], torch: torch?.version ?? null, rows, ratios }, null, 2)}\n`);

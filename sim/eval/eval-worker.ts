@@ -3,6 +3,7 @@ import { useBackend } from '../../src/core/backend.js';
 import '../tasks.js';
 import { createEnv } from '../registry.js';
 import { isScriptedSpec, openPolicy } from '../../src/policy/policy-source.js';
+import type { RealtimeKernel } from '../../src/policy/realtime-mlp.js';
 import { runEpisode } from './run-episode.js';
 
 /** What `evaluate` hands each worker: its share of the seeds. */
@@ -18,6 +19,8 @@ export interface EvalWorkerJob {
   recordSeeds: number[];
   maxSteps?: number;
   backend?: string;
+  /** A student's real-time kernel. */
+  kernel?: RealtimeKernel;
 }
 
 export type EvalWorkerMessage =
@@ -33,7 +36,7 @@ try {
   const backend = isScriptedSpec(job.source) ? 'none' : (await useBackend(job.backend, process.env)).name;
   post({ type: 'ready', backend });
   const env = await createEnv(job.task, job.maxSteps === undefined ? {} : { maxSteps: job.maxSteps });
-  const policy = openPolicy(job.source);
+  const policy = openPolicy(job.source, { kernel: job.kernel });
   const actOptions = job.solverSteps === undefined ? undefined : { solver: { steps: job.solverSteps } };
   for (let draw = 0; draw < job.draws; draw++) {
     for (const seed of job.seeds) post({ type: 'episode', result: runEpisode(env, policy, seed, { draw, actOptions, recordStates: draw === 0 && job.recordSeeds.includes(seed) }) });

@@ -5,7 +5,7 @@ import { quantile } from '../../src/core/stats.js';
 import '../tasks.js';
 import { createEnv } from '../registry.js';
 import type { EvalWorkerJob, EvalWorkerMessage } from './eval-worker.js';
-import { isScriptedSpec, policyIoOf, resolvePolicySource } from '../../src/policy/policy-source.js';
+import { checkKernelOption, isScriptedSpec, policyIoOf, resolvePolicySource } from '../../src/policy/policy-source.js';
 import { checkPolicyFitsTask } from './policy-fit.js';
 import type { EpisodeResult } from './run-episode.js';
 
@@ -31,6 +31,8 @@ export interface EvalOptions {
   recordEpisodes?: number;
   maxSteps?: number;
   backend?: string;
+  /** The kernel of a student's real-time path (default: float32 WebAssembly SIMD). */
+  kernel?: string;
   onEpisode?: (r: EpisodeResult, done: number) => void;
   signal?: AbortSignal;
 }
@@ -40,6 +42,8 @@ export interface EvalSummary {
   policy: string;
   policyKind: string;
   backend: string;
+  /** The student's real-time kernel, when one was asked for. */
+  kernel?: string;
   episodes: number;
   firstSeed: number;
   /** Mean over episodes of the max reward (the Diffusion Policy paper's number). */
@@ -91,6 +95,7 @@ export async function evaluate(options: EvalOptions): Promise<{ summary: EvalSum
     if (!Number.isInteger(options.solverSteps) || options.solverSteps < 1) throw new InputError('steps', options.solverSteps, 'a positive integer');
     if (io.kind !== 'flow' && io.kind !== 'lfm') throw new InputError('steps', options.solverSteps, `no solver steps for a ${io.kind} policy (they set the ODE steps of flow and LFM policies)`, options.policy);
   }
+  const kernel = checkKernelOption(source, options.kernel);
   let backend = isScriptedSpec(source) ? 'none' : '';
 
   const seeds = Array.from({ length: options.episodes }, (_, i) => options.seed + i);
@@ -104,7 +109,7 @@ export async function evaluate(options: EvalOptions): Promise<{ summary: EvalSum
   await Promise.all(
     shares.map((share) =>
       runWorker(
-        { source, task: options.task, seeds: share, draws, solverSteps: options.solverSteps, recordSeeds: recordSeeds.filter((s) => share.includes(s)), maxSteps: options.maxSteps, backend: options.backend },
+        { source, task: options.task, seeds: share, draws, solverSteps: options.solverSteps, recordSeeds: recordSeeds.filter((s) => share.includes(s)), maxSteps: options.maxSteps, backend: options.backend, kernel },
         (r) => {
           results.push(r);
           options.onEpisode?.(r, results.length);
@@ -117,7 +122,7 @@ export async function evaluate(options: EvalOptions): Promise<{ summary: EvalSum
     ),
   );
   results.sort((a, b) => (a.draw ?? 0) - (b.draw ?? 0) || a.seed - b.seed);
-  return { summary: summarize(results, draws, { task: options.task, policy: options.policy, policyKind: io.kind, backend, firstSeed: options.seed, workers, wallSeconds: (performance.now() - t0) / 1000, controlHz }), results };
+  return { summary: summarize(results, draws, { task: options.task, policy: options.policy, policyKind: io.kind, backend, kernel, firstSeed: options.seed, workers, wallSeconds: (performance.now() - t0) / 1000, controlHz }), results };
 }
 
 function startWorker(job: EvalWorkerJob): Worker {
@@ -154,7 +159,7 @@ function runWorker(job: EvalWorkerJob, onEpisode: (r: EpisodeResult) => void, on
   });
 }
 
-function summarize(results: EpisodeResult[], draws: number, meta: Pick<EvalSummary, 'task' | 'policy' | 'policyKind' | 'backend' | 'firstSeed' | 'workers' | 'wallSeconds' | 'controlHz'>): EvalSummary {
+function summarize(results: EpisodeResult[], draws: number, meta: Pick<EvalSummary, 'task' | 'policy' | 'policyKind' | 'backend' | 'kernel' | 'firstSeed' | 'workers' | 'wallSeconds' | 'controlHz'>): EvalSummary {
   const meanOf = (rs: EpisodeResult[], f: (r: EpisodeResult) => number) => rs.reduce((a, r) => a + f(r), 0) / rs.length;
   const mean = (f: (r: EpisodeResult) => number) => meanOf(results, f);
   const latencies = results.flatMap((r) => r.latenciesMs);
@@ -169,6 +174,7 @@ function summarize(results: EpisodeResult[], draws: number, meta: Pick<EvalSumma
     policy: meta.policy,
     policyKind: meta.policyKind,
     backend: meta.backend,
+    ...(meta.kernel ? { kernel: meta.kernel } : {}),
     episodes: results.length / draws,
     firstSeed: meta.firstSeed,
     meanMaxReward: mean((r) => r.maxReward),

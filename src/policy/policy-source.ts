@@ -4,6 +4,7 @@ import { InputError } from '../core/errors.js';
 import { loadPolicy, readCheckpoint } from './checkpoint.js';
 import type { Policy, PolicyIO } from './policy.js';
 import { PRESET_FILE, readPreset } from './preset.js';
+import { REALTIME_KERNELS, type RealtimeKernel } from './realtime-mlp.js';
 
 /**
  * Where a policy comes from, as one string a user types and a worker
@@ -83,8 +84,30 @@ export function policyIoOf(spec: string): PolicyIO & { kind: string } {
   return readCheckpoint(resolveCheckpointPath(spec)).config;
 }
 
+export interface OpenPolicyOptions {
+  seed?: number;
+  /** The kernel of a student's real-time path (an MLP student only; see RealtimeKernel). */
+  kernel?: RealtimeKernel;
+}
+
+/**
+ * Refuse a `kernel` the spec's policy cannot use, from its config alone
+ * (before any worker is started): only an MLP student has a real-time path.
+ */
+export function checkKernelOption(spec: string, kernel: string | undefined): RealtimeKernel | undefined {
+  if (kernel === undefined) return undefined;
+  if (!(REALTIME_KERNELS as readonly string[]).includes(kernel)) throw new InputError('kernel', kernel, `one of ${REALTIME_KERNELS.join(', ')}`);
+  const what = isScriptedSpec(spec) ? 'a scripted policy' : (() => {
+    const config = readCheckpoint(resolveCheckpointPath(spec)).config;
+    return config.kind !== 'student' ? `a ${config.kind} policy` : config.net.kind !== 'mlp' ? `a student with a ${config.net.kind} trunk (it runs on tfjs)` : null;
+  })();
+  if (what) throw new InputError('kernel', kernel, `a policy with a real-time path (an MLP student); ${spec} is ${what}`);
+  return kernel as RealtimeKernel;
+}
+
 /** Build the policy a spec names. Checkpoints load on the active tensor backend (select one first). */
-export function openPolicy(spec: string, options: { seed?: number } = {}): Policy {
+export function openPolicy(spec: string, options: OpenPolicyOptions = {}): Policy {
+  const kernel = checkKernelOption(spec, options.kernel);
   if (isScriptedSpec(spec)) return getScriptedPolicy(spec).create(spec);
-  return loadPolicy(resolveCheckpointPath(spec), { seed: options.seed }).policy;
+  return loadPolicy(resolveCheckpointPath(spec), { seed: options.seed, kernel }).policy;
 }

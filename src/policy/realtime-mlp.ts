@@ -1,5 +1,6 @@
 import type { Activation } from '../nets/activations.js';
 import type { WeightMap } from '../nets/params.js';
+import { BLOCK, INT16_GROUP, INT16_LEVELS, realtimeKernels } from './realtime-kernels.js';
 
 /**
  * The real-time forward pass of an MLP student at batch 1, without tfjs:
@@ -16,11 +17,12 @@ import type { WeightMap } from '../nets/params.js';
  * Everything lives in one pre-allocated block of memory: weights repacked
  * for the kernel, the input slots `latent` and `cond`, the hidden
  * activations and `output`. forward() allocates nothing. The matrix-vector
- * products run in a small hand-assembled WebAssembly SIMD kernel (f32x4,
- * 16 outputs per block, weights streamed in block order), or in plain
- * JavaScript (the same blocks, accumulated in float64) where WebAssembly
- * SIMD is missing. Both agree with the tfjs
- * forward pass to float32 rounding (tested to 1e-5).
+ * products and the activations run in hand-assembled WebAssembly SIMD
+ * (realtime-kernels.ts): float32 by default, which agrees with the tfjs
+ * forward pass to float32 rounding (tested to 1e-5), or int16 products on
+ * request, which trade that for speed (tested to 1e-3); or in plain
+ * JavaScript (float32 blocks accumulated in float64) where WebAssembly
+ * SIMD is missing.
  */
 export interface RealtimeMlpSpec {
   net: { hidden: number; layers: number; timeEmbedDim: number; activation: Activation };
@@ -34,119 +36,39 @@ export interface RealtimeMlpSpec {
   timeEmbedding: Float32Array;
 }
 
-export type RealtimeKernel = 'wasm-simd' | 'js';
+/**
+ * 'wasm-simd': float32 (the default; equal to tfjs to float32 rounding).
+ * 'wasm-int16': weights and activations quantised to int16 (per output
+ * column and per vector), about twice as fast; equal to tfjs to about 1e-3.
+ * 'js': float32 in plain JavaScript, where WebAssembly SIMD is missing.
+ */
+export const REALTIME_KERNELS = ['wasm-simd', 'wasm-int16', 'js'] as const;
+export type RealtimeKernel = (typeof REALTIME_KERNELS)[number];
 
-/** Outputs per kernel block: 4 f32x4 accumulators. */
-const BLOCK = 16;
 const align = (n: number): number => Math.ceil(n / BLOCK) * BLOCK;
 
-// ---- the WebAssembly kernel, assembled by hand (no toolchain needed) ----
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (ch) => ch.charCodeAt(0))];
-
-const I32 = 0x7f;
-const V128 = 0x7b;
-const get = (i: number): number[] => [0x20, ...uleb(i)];
-const set = (i: number): number[] => [0x21, ...uleb(i)];
-const tee = (i: number): number[] => [0x22, ...uleb(i)];
-const i32 = (v: number): number[] => [0x41, ...sleb(v)];
-const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
-const memarg = (alignLog2: number, offset: number): number[] => [...uleb(alignLog2), ...uleb(offset)];
-const OP = { loop: 0x03, end: 0x0b, brIf: 0x0d, f32Load: 0x2a, i32Add: 0x6a, i32Sub: 0x6b, i32LtU: 0x49, i32Shl: 0x74, void: 0x40 };
-const SIMD = { load: 0x00, store: 0x0b, f32x4Splat: 0x13, f32x4Add: 228, f32x4Mul: 230 };
-
-/**
- * gemv(x, w, b, y, nin, nblk): for each block of 16 outputs,
- *   y[0..16) = b[0..16) + sum_i x[i] * w[i][0..16)
- * with w the block's [nin, 16] slice, blocks stored one after another; all
- * arguments are byte addresses in the imported memory. nin, nblk >= 1.
- */
-function gemvModule(): Uint8Array<ArrayBuffer> {
-  // params 0 x, 1 w, 2 b, 3 y, 4 nin, 5 nblk; locals 6 xp, 7 xend, 8..11 acc, 12 splat
-  const ACC = 8;
-  const S = 12;
-  const locals = vec([
-    [2, I32],
-    [5, V128],
-  ]);
-  const c: number[] = [];
-  c.push(...get(0), ...get(4), ...i32(2), OP.i32Shl, OP.i32Add, ...set(7)); // xend = x + 4 nin
-  c.push(OP.loop, OP.void); // blocks
-  for (let a = 0; a < 4; a++) c.push(...get(2), ...simd(SIMD.load, ...memarg(4, 16 * a)), ...set(ACC + a));
-  c.push(...get(0), ...set(6));
-  c.push(OP.loop, OP.void); // rows
-  c.push(...get(6), OP.f32Load, ...memarg(2, 0), ...simd(SIMD.f32x4Splat), ...set(S));
-  for (let a = 0; a < 4; a++) {
-    c.push(...get(ACC + a), ...get(S), ...get(1), ...simd(SIMD.load, ...memarg(4, 16 * a)), ...simd(SIMD.f32x4Mul), ...simd(SIMD.f32x4Add), ...set(ACC + a));
-  }
-  c.push(...get(1), ...i32(64), OP.i32Add, ...set(1));
-  c.push(...get(6), ...i32(4), OP.i32Add, ...tee(6), ...get(7), OP.i32LtU, OP.brIf, 0, OP.end);
-  for (let a = 0; a < 4; a++) c.push(...get(3), ...get(ACC + a), ...simd(SIMD.store, ...memarg(4, 16 * a)));
-  c.push(...get(3), ...i32(64), OP.i32Add, ...set(3));
-  c.push(...get(2), ...i32(64), OP.i32Add, ...set(2));
-  c.push(...get(5), ...i32(1), OP.i32Sub, ...tee(5), OP.brIf, 0, OP.end);
-  c.push(OP.end);
-  const body = [...locals, ...c];
-  return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), 0x00]])),
-    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(1)]])),
-    ...section(3, vec([[0]])),
-    ...section(7, vec([[...name('gemv'), 0x00, 0]])),
-    ...section(10, vec([[...uleb(body.length), ...body]])),
-  ]);
-}
-
-let compiled: WebAssembly.Module | null | undefined;
-
-/** The compiled kernel, or null where WebAssembly SIMD is unavailable. */
-function kernelModule(): WebAssembly.Module | null {
-  if (compiled !== undefined) return compiled;
-  try {
-    const bytes = gemvModule();
-    compiled = typeof WebAssembly !== 'undefined' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
-  } catch {
-    compiled = null;
-  }
-  return compiled;
-}
-
-// ---- the engine ----
-
-interface Gemv {
-  /** Float offsets into the memory. */
+interface Layer {
+  /** Float offsets: the layer's float input, its output. */
   x: number;
-  w: number;
-  b: number;
   y: number;
   nin: number;
   nblk: number;
+  /** Float offsets of the packed weights and the bias. */
+  w: number;
+  b: number;
+  /** int16 only: float offsets of the quantised input, its scale and the per-output scales; the input's groups of INT16_GROUP. */
+  xq: number;
+  sx: number;
+  s: number;
+  groups: number;
+}
+
+/** One dense layer as the engine reads it: input rows (each a weight vector over the outputs) and a bias. */
+interface Dense {
+  nin: number;
+  nout: number;
+  row: (i: number) => Float32Array;
+  bias: Float32Array;
 }
 
 /** mish(x) = x tanh(softplus(x)) = x n (n + 2) / (n (n + 2) + 2), n = e^x; = x in float32 beyond 20 (the same function as nets/activations.ts, on numbers). */
@@ -182,20 +104,28 @@ export class RealtimeMlp {
   readonly parameters: number;
 
   private readonly memory: Float32Array;
+  /** The same memory as int16 (the quantised weights and inputs of the int16 kernel). */
+  private readonly memory16: Int16Array;
   private readonly gemvWasm: ((x: number, w: number, b: number, y: number, nin: number, nblk: number) => void) | null;
-  private readonly proj: Gemv | null;
-  private readonly layers: Gemv[];
+  private readonly gemv16Wasm: ((x: number, w: number, s: number, b: number, y: number, ngroups: number, nblk: number, sx: number) => void) | null;
+  private readonly quantize16Wasm: ((src: number, dst: number, n8: number, levels: number, scale: number) => void) | null;
+  private readonly proj: Layer | null;
+  private readonly layers: Layer[];
   private readonly hidden: Float32Array[];
   private readonly activate: (v: Float32Array) => void;
+  /** mish and silu in WebAssembly SIMD (in place, 4 lanes at a time), where the kernels run there. */
+  private readonly activateWasm: ((p: number, n4: number) => void) | null;
+  /** Float offsets of the hidden activations. */
+  private readonly hiddenAt: number[];
   /** x = P z (or z), the first D values of the first layer's input. */
   private readonly x: Float32Array;
   private readonly projOut: Float32Array | null;
   private readonly y: Float32Array;
   private allocated = 0;
 
-  /** Whether the WebAssembly SIMD kernel can run here. */
+  /** Whether the WebAssembly SIMD kernels can run here. */
   static simdAvailable(): boolean {
-    return kernelModule() !== null;
+    return realtimeKernels() !== null;
   }
 
   constructor(
@@ -217,8 +147,6 @@ export class RealtimeMlp {
     const emb = spec.timeEmbedding;
     if (emb.length !== T) throw new Error(`realtime MLP: time embedding of ${emb.length} values, expected ${T}`);
 
-    // The layers as (input rows, bias) pairs, each row a weight vector over the outputs.
-    type Dense = { nin: number; nout: number; row: (i: number) => Float32Array; bias: Float32Array };
     const dense = (key: string, nin: number, nout: number): Dense => {
       const wt = w(`${key}.weight`, [nin, nout]);
       return { nin, nout, row: (i) => wt.subarray(i * nout, (i + 1) * nout), bias: w(`${key}.bias`, [nout]) };
@@ -244,17 +172,30 @@ export class RealtimeMlp {
             return { nin: latentDim, nout: D, row: (i: number) => wt.subarray(i * D, (i + 1) * D), bias: new Float32Array(D) };
           })();
 
-    // Memory plan (floats): packed weights, then 16-aligned buffers.
+    const wanted = options.kernel ?? (realtimeKernels() ? 'wasm-simd' : 'js');
+    const modules = wanted === 'js' ? null : realtimeKernels();
+    if (wanted !== 'js' && !modules) throw new Error(`realtime MLP: WebAssembly SIMD is not available here (kernel '${wanted}')`);
+    const int16 = wanted === 'wasm-int16';
+
+    // Memory plan (floats): packed weights, then 16-aligned buffers (so a
+    // layer's float input is zero up to a whole group). int16 data takes
+    // half a float per value; its inputs are padded to whole groups.
     let top = 0;
     const reserve = (n: number): number => {
       const at = top;
       top += align(n);
       return at;
     };
-    const packedAt = new Map<Dense, { w: number; b: number }>();
+    const groups = (d: Dense): number => Math.ceil(d.nin / INT16_GROUP);
+    const packed = new Map<Dense, { w: number; b: number; s: number; xq: number; sx: number }>();
     for (const d of [...(projDense ? [projDense] : []), ...stack]) {
       const nb = Math.ceil(d.nout / BLOCK);
-      packedAt.set(d, { w: reserve(nb * BLOCK * d.nin), b: reserve(nb * BLOCK) });
+      packed.set(
+        d,
+        int16
+          ? { w: reserve((nb * BLOCK * groups(d) * INT16_GROUP) / 2), b: reserve(nb * BLOCK), s: reserve(nb * BLOCK), xq: reserve((groups(d) * INT16_GROUP) / 2), sx: reserve(1) }
+          : { w: reserve(nb * BLOCK * d.nin), b: reserve(nb * BLOCK), s: -1, xq: -1, sx: -1 },
+      );
     }
     const zAt = projDense ? reserve(latentDim) : -1;
     const projOutAt = projDense ? reserve(D) : -1;
@@ -263,37 +204,68 @@ export class RealtimeMlp {
     const yAt = reserve(D);
     const outAt = reserve(D);
 
-    const module = options.kernel === 'js' ? null : kernelModule();
-    if (options.kernel === 'wasm-simd' && !module) throw new Error('realtime MLP: WebAssembly SIMD is not available here');
     let memory: Float32Array;
-    if (module) {
+    if (modules) {
       const mem = new WebAssembly.Memory({ initial: Math.ceil((top * 4) / 65536) + 1 });
-      const instance = new WebAssembly.Instance(module, { env: { memory: mem } });
-      this.gemvWasm = instance.exports.gemv as (x: number, w: number, b: number, y: number, nin: number, nblk: number) => void;
+      const env = { env: { memory: mem } };
+      this.gemvWasm = int16 ? null : (new WebAssembly.Instance(modules.gemv, env).exports.gemv as typeof this.gemvWasm);
+      this.gemv16Wasm = int16 ? (new WebAssembly.Instance(modules.gemv16, env).exports.gemv16 as typeof this.gemv16Wasm) : null;
+      this.quantize16Wasm = int16 ? (new WebAssembly.Instance(modules.quantize16, env).exports.quantize16 as typeof this.quantize16Wasm) : null;
+      const act = net.activation;
+      this.activateWasm = act === 'relu' ? null : (new WebAssembly.Instance(modules[act], env).exports[act] as typeof this.activateWasm);
       memory = new Float32Array(mem.buffer);
-      this.kernel = 'wasm-simd';
     } else {
       memory = new Float32Array(top);
       this.gemvWasm = null;
-      this.kernel = 'js';
+      this.gemv16Wasm = null;
+      this.quantize16Wasm = null;
+      this.activateWasm = null;
     }
+    this.kernel = wanted;
     this.memory = memory;
-    this.allocated++;
+    this.memory16 = new Int16Array(memory.buffer);
+    this.allocated += 2;
 
-    for (const [d, at] of packedAt) {
+    for (const [d, at] of packed) {
       const nb = Math.ceil(d.nout / BLOCK);
+      memory.set(d.bias, at.b);
+      if (!int16) {
+        for (let i = 0; i < d.nin; i++) {
+          const row = d.row(i);
+          for (let jb = 0; jb < nb; jb++) {
+            const o = at.w + (jb * d.nin + i) * BLOCK;
+            for (let q = 0; q < BLOCK && jb * BLOCK + q < d.nout; q++) memory[o + q] = row[jb * BLOCK + q];
+          }
+        }
+        continue;
+      }
+      // Per output column j: w ~ s_j q with |q| <= Q, s_j = max_i |w_ij| / Q.
+      const np = (groups(d) * INT16_GROUP) / 2;
+      const Q = INT16_LEVELS;
+      const inv = new Float64Array(d.nout);
+      for (let j = 0; j < d.nout; j++) {
+        let m = 0;
+        for (let i = 0; i < d.nin; i++) m = Math.max(m, Math.abs(d.row(i)[j]));
+        memory[at.s + j] = m / Q;
+        inv[j] = m > 0 ? Q / m : 0;
+      }
+      const w16 = 2 * at.w;
       for (let i = 0; i < d.nin; i++) {
         const row = d.row(i);
-        for (let jb = 0; jb < nb; jb++) {
-          const o = at.w + (jb * d.nin + i) * BLOCK;
-          for (let q = 0; q < BLOCK && jb * BLOCK + q < d.nout; q++) memory[o + q] = row[jb * BLOCK + q];
+        const p = i >> 1;
+        const h = i & 1;
+        for (let j = 0; j < d.nout; j++) {
+          const jb = Math.floor(j / BLOCK);
+          this.memory16[w16 + (jb * np + p) * 2 * BLOCK + (j % BLOCK) * 2 + h] = Math.max(-Q, Math.min(Q, Math.round(row[j] * inv[j])));
         }
       }
-      memory.set(d.bias, at.b);
     }
-    const gemvOf = (d: Dense, x: number, y: number): Gemv => ({ x, w: packedAt.get(d)!.w, b: packedAt.get(d)!.b, y, nin: d.nin, nblk: Math.ceil(d.nout / BLOCK) });
-    this.proj = projDense ? gemvOf(projDense, zAt, projOutAt) : null;
-    this.layers = stack.map((d, l) => gemvOf(d, l === 0 ? inAt : hiddenAt[l - 1], l < stack.length - 1 ? hiddenAt[l] : yAt));
+    const layerOf = (d: Dense, x: number, y: number): Layer => {
+      const at = packed.get(d)!;
+      return { x, y, nin: d.nin, nblk: Math.ceil(d.nout / BLOCK), w: at.w, b: at.b, xq: at.xq, sx: at.sx, s: at.s, groups: groups(d) };
+    };
+    this.proj = projDense ? layerOf(projDense, zAt, projOutAt) : null;
+    this.layers = stack.map((d, l) => layerOf(d, l === 0 ? inAt : hiddenAt[l - 1], l < stack.length - 1 ? hiddenAt[l] : yAt));
 
     const view = (at: number, n: number): Float32Array => {
       this.allocated++;
@@ -304,10 +276,11 @@ export class RealtimeMlp {
     this.latent = projDense ? view(zAt, latentDim) : this.x;
     this.projOut = projDense ? view(projOutAt, D) : null;
     this.hidden = hiddenAt.map((at) => view(at, H));
+    this.hiddenAt = hiddenAt;
     this.y = view(yAt, D);
     this.output = view(outAt, D);
     this.activate = ACTIVATIONS[net.activation];
-    this.parameters = [...packedAt.keys()].reduce((n, d) => n + d.nin * d.nout + (d === projDense ? 0 : d.nout), 0);
+    this.parameters = [...packed.keys()].reduce((n, d) => n + d.nin * d.nout + (d === projDense ? 0 : d.nout), 0);
   }
 
   /**
@@ -318,7 +291,11 @@ export class RealtimeMlp {
     return this.allocated;
   }
 
-  private gemv(g: Gemv): void {
+  private gemv(g: Layer): void {
+    if (this.gemv16Wasm) {
+      this.gemv16(g);
+      return;
+    }
     if (this.gemvWasm) {
       this.gemvWasm(g.x * 4, g.w * 4, g.b * 4, g.y * 4, g.nin, g.nblk);
       return;
@@ -345,6 +322,12 @@ export class RealtimeMlp {
     }
   }
 
+  /** The layer's input quantised per vector, then the int16 product. */
+  private gemv16(g: Layer): void {
+    this.quantize16Wasm!(g.x * 4, g.xq * 4, g.groups * (INT16_GROUP / 8), INT16_LEVELS, g.sx * 4);
+    this.gemv16Wasm!(g.xq * 4, g.w * 4, g.s * 4, g.b * 4, g.y * 4, g.groups, g.nblk, g.sx * 4);
+  }
+
   /** G(latent, cond) into `output` (returned). Allocates nothing. */
   forward(): Float32Array {
     if (this.proj) {
@@ -354,7 +337,10 @@ export class RealtimeMlp {
     const n = this.layers.length;
     for (let l = 0; l < n; l++) {
       this.gemv(this.layers[l]);
-      if (l < n - 1) this.activate(this.hidden[l]);
+      if (l === n - 1) break;
+      // The whole 16-aligned buffer: its padding is 0 and stays 0 (mish(0) = silu(0) = 0).
+      if (this.activateWasm) this.activateWasm(this.hiddenAt[l] * 4, align(this.spec.net.hidden) / 4);
+      else this.activate(this.hidden[l]);
     }
     const x = this.x;
     const y = this.y;

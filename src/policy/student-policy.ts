@@ -84,7 +84,11 @@ export interface StudentPolicyOptions {
    * path. Trainable students always run on tfjs.
    */
   engine?: StudentEngine;
-  /** Kernel of the real-time path (default: WebAssembly SIMD where available). */
+  /**
+   * Kernel of the real-time path (default: float32 WebAssembly SIMD where
+   * available, else plain JavaScript); 'wasm-int16' quantises weights and
+   * activations for speed (see RealtimeKernel).
+   */
   kernel?: RealtimeKernel;
   /**
    * Milliseconds clock for ActionChunk.latencyMs (default performance.now,
@@ -138,6 +142,9 @@ export class StudentPolicy implements Policy {
       throw new InputError('engine', 'realtime', `'auto' or 'tfjs': the real-time path runs ${config.net.kind === 'mlp' ? 'inference-only students' : 'MLP trunks only'}`, options.source);
     }
     this.engine = wanted !== 'tfjs' && canRealtime ? 'realtime' : 'tfjs';
+    if (options.kernel !== undefined && this.engine !== 'realtime') {
+      throw new InputError('kernel', options.kernel, `no kernel option: it chooses the real-time path's kernel, and this student runs on tfjs (${canRealtime ? "engine 'tfjs'" : config.net.kind === 'mlp' ? 'trainable' : 'a U-Net trunk'})`, options.source);
+    }
     this.history = new ObservationHistory(config.observation.features, config.observation.horizon);
     const dims = this.net.dims;
     if (this.engine === 'realtime' && config.net.kind === 'mlp') {

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ObservationFrame, Policy } from '../policy/policy.js';
+import type { RealtimeKernel } from '../policy/realtime-mlp.js';
 import { createPolicy } from './policy-source.js';
 
 /**
@@ -10,6 +11,7 @@ interface Init {
   spec: string;
   seed?: number;
   backend?: string;
+  kernel?: RealtimeKernel;
 }
 
 const port = parentPort;
@@ -17,7 +19,7 @@ if (!port) throw new Error('inference-worker.js runs as a worker thread');
 const init = workerData as Init;
 let policy: Policy;
 try {
-  policy = await createPolicy(init.spec, { seed: init.seed, backend: init.backend });
+  policy = await createPolicy(init.spec, { seed: init.seed, backend: init.backend, kernel: init.kernel });
   port.postMessage({ ready: true, io: policy.config });
 } catch (err) {
   port.postMessage({ ready: false, error: (err as Error).message, name: (err as Error).name });

@@ -1,6 +1,6 @@
 import { useBackend } from '../core/backend.js';
 import type { Policy } from '../policy/policy.js';
-import { isScriptedSpec, openPolicy } from '../policy/policy-source.js';
+import { isScriptedSpec, openPolicy, type OpenPolicyOptions } from '../policy/policy-source.js';
 import './scripted-policy.js';
 
 /**
@@ -9,7 +9,7 @@ import './scripted-policy.js';
  * scripted-policy.ts registered and, for a checkpoint, a tensor backend
  * selected first (this runs inside the inference worker too).
  */
-export async function createPolicy(spec: string, options: { seed?: number; backend?: string } = {}): Promise<Policy> {
+export async function createPolicy(spec: string, options: OpenPolicyOptions & { backend?: string } = {}): Promise<Policy> {
   if (!isScriptedSpec(spec)) await useBackend(options.backend);
-  return openPolicy(spec, { seed: options.seed });
+  return openPolicy(spec, { seed: options.seed, kernel: options.kernel });
 }

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { FlowpolicyError, InputError } from '../core/errors.js';
 import type { ActionChunk, ObservationFrame, PolicyIO } from '../policy/policy.js';
+import type { RealtimeKernel } from '../policy/realtime-mlp.js';
 import type { InferenceRunner } from './inference.js';
 
 /**
@@ -28,7 +29,7 @@ export class WorkerRunner implements InferenceRunner {
   }
 
   /** Start a worker and load the policy (a checkpoint path or scripted:...) in it. */
-  static start(spec: string, options: { seed?: number; backend?: string } = {}): Promise<WorkerRunner> {
+  static start(spec: string, options: { seed?: number; backend?: string; kernel?: RealtimeKernel } = {}): Promise<WorkerRunner> {
     const worker = new Worker(new URL('./inference-worker.js', import.meta.url), { workerData: { spec, ...options } });
     return new Promise((resolve, reject) => {
       const onMessage = (msg: { ready?: boolean; io?: PolicyIO & { kind: string }; error?: string; name?: string }) => {

@@ -10,7 +10,8 @@ import { InputError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { FlowPolicy } from '../../src/policy/flow-policy.js';
 import { loadPolicy, readCheckpoint, saveCheckpoint } from '../../src/policy/checkpoint.js';
-import { RealtimeMlp } from '../../src/policy/realtime-mlp.js';
+import { INT16_GROUP, INT16_LEVELS } from '../../src/policy/realtime-kernels.js';
+import { RealtimeMlp, type RealtimeKernel } from '../../src/policy/realtime-mlp.js';
 import { StudentConfig, studentConfigFor } from '../../src/policy/student-config.js';
 import { LATENT_PROJECTION, StudentPolicy, studentNetOf } from '../../src/policy/student-policy.js';
 import { frame, smallConfig, workspaceStats } from '../helpers/policy.js';
@@ -144,15 +145,15 @@ describe('the one-step student', () => {
 
 describe('the real-time forward pass', () => {
   /** Max |realtime - tfjs| over random latents and conditions, for one student. */
-  function realtimeError(s: StudentPolicy, kernel: 'wasm-simd' | 'js', n = 8): number {
+  function realtimeError(s: StudentPolicy, kernel: RealtimeKernel, n = 8, inputs?: { cond: Float32Array; z: Float32Array }): number {
     const engine = new RealtimeMlp(
       { net: s.config.net as Extract<StudentConfig['net'], { kind: 'mlp' }>, chunk: s.chunkSize, condDim: s.condSize, latentDim: s.latentDim, timeEmbedding: s.net.timeEmbeddingAtNoise(s.params) },
       s.params.toWeights(),
       { kernel },
     );
     expect(engine.kernel).toBe(kernel);
-    const cond = randomConds(s, n, 11);
-    const z = new Rng(12).fillNormal(new Float32Array(n * s.latentDim));
+    const cond = inputs?.cond ?? randomConds(s, n, 11);
+    const z = inputs?.z ?? new Rng(12).fillNormal(new Float32Array(n * s.latentDim));
     const ref = s.generateNormalized(cond, z, n);
     let err = 0;
     for (let i = 0; i < n; i++) {
@@ -187,6 +188,57 @@ describe('the real-time forward pass', () => {
     expect(policy.net.registry.count()).toBe(907_616);
     const s = StudentPolicy.fromTeacher(policy, { engine: 'tfjs' });
     for (const kernel of kernels) expect(realtimeError(s, kernel, 4)).toBeLessThan(1e-5);
+  });
+
+  it('int16 kernel: within its quantisation error of tfjs, no int32 overflow at full scale, NaN propagates', () => {
+    // Node 20 and every current browser have WebAssembly SIMD; the int16 kernel has no JavaScript fallback.
+    expect(RealtimeMlp.simdAvailable()).toBe(true);
+    const errors: Record<string, number> = {};
+    for (const activation of ['mish', 'silu', 'relu'] as const) {
+      const t = teacher(4, { kind: 'mlp', hidden: 48, layers: 3, timeEmbedDim: 16, activation });
+      for (const latentDim of [32, 7]) {
+        const s = StudentPolicy.fromTeacher(t, { latentDim, seed: 2, engine: 'tfjs' });
+        errors[`${activation} latent ${latentDim}`] = realtimeError(s, 'wasm-int16');
+      }
+    }
+    // The Push-T size: 512-wide layers, 32 groups of 16 inputs each.
+    const pusht = StudentPolicy.fromTeacher(teacher(8, { kind: 'mlp', hidden: 512, layers: 4, timeEmbedDim: 64, activation: 'mish' }), { engine: 'tfjs' });
+    errors['Push-T size'] = realtimeError(pusht, 'wasm-int16', 4);
+    console.log(`int16 kernel, max |realtime - tfjs|: ${Object.entries(errors).map(([k, e]) => `${k} ${e.toExponential(1)}`).join(', ')}`);
+    for (const [k, e] of Object.entries(errors)) {
+      // About 15 bits per factor (1/23170 of a vector's largest value): well under 1e-3 on outputs of order 1 ...
+      expect(e, k).toBeLessThan(1e-3);
+      // ... and not float32's 1e-6: these are the quantised products, not the float32 kernel.
+      expect(e, k).toBeGreaterThan(1e-6);
+    }
+
+    // Full scale: equal positive weights and equal inputs quantise every factor to the level Q itself, so
+    // every int32 group sum is 16 Q^2, the largest the levels allow; one more input per group, or a larger
+    // Q, would wrap around to a negative sum.
+    expect(INT16_GROUP * INT16_LEVELS ** 2).toBeLessThanOrEqual(2 ** 31 - 1);
+    expect(INT16_GROUP * (INT16_LEVELS + 1) ** 2).toBeGreaterThan(2 ** 31 - 1);
+    const t = teacher(9, { kind: 'mlp', hidden: 64, layers: 2, timeEmbedDim: 8, activation: 'relu' });
+    const w = t.params.toWeights();
+    for (const v of w.values()) v.data.fill(0.01);
+    const flat = new StudentPolicy(studentConfigFor(t.config), t.stats, w, { engine: 'tfjs' });
+    const full = { cond: new Float32Array(flat.condSize).fill(1), z: new Float32Array(flat.latentDim).fill(1) };
+    const ref = flat.generateNormalized(full.cond, full.z, 1);
+    expect(ref[0]).toBeGreaterThan(1);
+    expect(realtimeError(flat, 'wasm-int16', 1, full) / ref[0]).toBeLessThan(1e-4);
+
+    // A NaN in the observation gives NaN actions (as on float32), not a quiet zero.
+    const engine = new RealtimeMlp(
+      { net: pusht.config.net as Extract<StudentConfig['net'], { kind: 'mlp' }>, chunk: pusht.chunkSize, condDim: pusht.condSize, latentDim: pusht.latentDim, timeEmbedding: pusht.net.timeEmbeddingAtNoise(pusht.params) },
+      pusht.params.toWeights(),
+      { kernel: 'wasm-int16' },
+    );
+    engine.cond.fill(0.5);
+    engine.latent.fill(0.1);
+    expect(engine.forward().every(Number.isFinite)).toBe(true);
+    engine.cond[3] = NaN;
+    expect(engine.forward().every(Number.isNaN)).toBe(true);
+    // A kernel for a student that runs on tfjs is refused, not ignored.
+    expect(() => StudentPolicy.fromTeacher(teacher(3), { engine: 'tfjs', kernel: 'wasm-int16' })).toThrow(/kernel = "wasm-int16", expected no kernel option: .* \(engine 'tfjs'\)/);
   });
 
   it('is the default for MLP students, and act() agrees with the tfjs path', () => {
@@ -236,7 +288,7 @@ describe('the real-time forward pass', () => {
       return { collections, bytesPerCall: (after - before) / n };
     };
     const n = 20_000;
-    for (const kernel of kernels) {
+    for (const kernel of [...kernels, ...(RealtimeMlp.simdAvailable() ? (['wasm-int16'] as const) : [])]) {
       const s = StudentPolicy.fromTeacher(t, { kernel, clock });
       const first = s.act(obs);
       const actions = first.actions;

@@ -6,6 +6,7 @@ import { computeStats } from '../../src/data/normalizer.js';
 import { FlowPolicyConfig } from '../../src/policy/config.js';
 import { FlowPolicy } from '../../src/policy/flow-policy.js';
 import { saveCheckpoint } from '../../src/policy/checkpoint.js';
+import { StudentPolicy } from '../../src/policy/student-policy.js';
 import { evaluate } from '../../sim/eval/evaluate.js';
 import { runCli } from '../helpers/cli.js';
 import { smallConfig, smallPolicy, workspaceStats } from '../helpers/policy.js';
@@ -88,6 +89,26 @@ describe('evaluate', () => {
     expect(one.results[0].states).not.toEqual(own.results[0].states);
     await expect(evaluate({ ...base, solverSteps: 0 })).rejects.toThrow('steps = 0, expected a positive integer');
     await expect(evaluate({ policy: 'scripted:pusht-pusher', task: 'pusht', episodes: 1, seed: 7, solverSteps: 4 })).rejects.toThrow(/steps = 4, expected no solver steps for a scripted:pusht-pusher policy/);
+  });
+
+  it("runs a student on the int16 real-time kernel on request, and refuses a kernel for any other policy", async () => {
+    const teacher = smallPolicy(3);
+    const student = StudentPolicy.fromTeacher(teacher);
+    const path = join(dir, 'student.fpk');
+    saveCheckpoint(path, { config: student.config, stats: student.stats, weights: student.params.toWeights() });
+    const base = { policy: path, task: 'pusht', episodes: 1, seed: 7, maxSteps: 20, workers: 1, recordEpisodes: 1 };
+    const [float, int16] = [await evaluate(base), await evaluate({ ...base, kernel: 'wasm-int16' })];
+    expect(float.summary.kernel).toBeUndefined();
+    expect(int16.summary).toMatchObject({ policyKind: 'student', kernel: 'wasm-int16' });
+    // The same noise through quantised products: nearly the same agent path (state[0..1] is the agent, in pixels), not the same bits.
+    const a = float.results[0].states!;
+    const b = int16.results[0].states!;
+    expect(b).toHaveLength(a.length);
+    expect(b).not.toEqual(a);
+    for (let i = 0; i < a.length; i++) expect(Math.hypot(a[i][0] - b[i][0], a[i][1] - b[i][1])).toBeLessThan(0.5);
+    await expect(evaluate({ ...base, kernel: 'int8' })).rejects.toThrow("kernel = \"int8\", expected one of wasm-simd, wasm-int16, js");
+    await expect(evaluate({ ...base, policy: save(teacher, 'teacher-kernel.fpk'), kernel: 'wasm-int16' })).rejects.toThrow(/kernel = "wasm-int16", expected a policy with a real-time path \(an MLP student\); .*teacher-kernel.fpk is a flow policy/);
+    await expect(evaluate({ ...base, policy: 'scripted:pusht-pusher', kernel: 'js' })).rejects.toThrow(/scripted:pusht-pusher is a scripted policy/);
   });
 
   it('refuses a checkpoint whose observation does not match the task, before running anything', async () => {

@@ -2,6 +2,8 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { FlowpolicyError, InputError } from '../../core/errors.js';
 import { RecentSamples } from '../../core/stats.js';
+import { checkKernelOption } from '../../policy/policy-source.js';
+import { REALTIME_KERNELS } from '../../policy/realtime-mlp.js';
 import { ActionStreamer, type StreamerState } from '../../ros/action-streamer.js';
 import { RosConnection, type RosAuth } from '../../ros/connection.js';
 import { InlineRunner, type InferenceRunner } from '../../ros/inference.js';
@@ -46,6 +48,7 @@ export function deployCommand(): Command {
     .option('--inline', 'run inference on the main thread instead of a worker thread (cheap policies only)')
     .option('--seed <n>', 'seed of the policy noise', '0')
     .option('--backend <name>', 'tensor backend for a checkpoint (env FLOWPOLICY_BACKEND)')
+    .option('--kernel <name>', `a student's real-time kernel: ${REALTIME_KERNELS.join(', ')} (default wasm-simd)`)
     .option('--events <file>', 'write state changes and interventions as JSON lines')
     .option('--status-interval <ms>', 'how often the status line on stderr is refreshed', '500')
     .option('--json', 'print a JSON summary on stdout at the end')
@@ -70,6 +73,7 @@ Example:
       const duration = opts.duration !== undefined ? positiveFlag(opts.duration, '--duration') : undefined;
       const statusEvery = positiveFlag(opts.statusInterval, '--status-interval');
       const seed = intFlag(opts.seed, '--seed');
+      const kernel = checkKernelOption(policySpec, opts.kernel as string | undefined);
       const eventsPath = opts.events ? String(opts.events) : undefined;
       if (eventsPath) writeFileSync(eventsPath, '');
       const t0 = performance.now();
@@ -78,8 +82,8 @@ Example:
       };
 
       const runner: InferenceRunner = opts.inline
-        ? new InlineRunner(await createPolicy(policySpec, { seed, backend: opts.backend as string | undefined }))
-        : await WorkerRunner.start(policySpec, { seed, backend: opts.backend as string | undefined });
+        ? new InlineRunner(await createPolicy(policySpec, { seed, backend: opts.backend as string | undefined, kernel }))
+        : await WorkerRunner.start(policySpec, { seed, backend: opts.backend as string | undefined, kernel });
       let conn: RosConnection;
       try {
         conn = await openConnection(String(opts.ros), opts.auth as string | undefined, positiveFlag(opts.connectTimeout, '--connect-timeout'));

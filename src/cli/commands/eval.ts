@@ -10,6 +10,7 @@ import { interruptOnSigint } from '../interrupt.js';
 import { info, printJson, table } from '../output.js';
 import { intFlag } from '../numbers.js';
 import { BACKEND_CHOICES } from '../../core/backend.js';
+import { REALTIME_KERNELS } from '../../policy/realtime-mlp.js';
 
 export function evalCommand(): Command {
   return new Command('eval')
@@ -25,6 +26,7 @@ export function evalCommand(): Command {
     .option('--max-steps <n>', "episode cap (default: the task's, 300 for Push-T)")
     .option('--out <dir>', 'write eval.json, report.html and videos/ here')
     .option('--backend <name>', `tensor backend for checkpoint policies: ${BACKEND_CHOICES}`)
+    .option('--kernel <name>', `a student's real-time kernel: ${REALTIME_KERNELS.join(', ')} (default wasm-simd, float32; wasm-int16 quantises weights and activations, faster)`)
     .option('--json', 'print the summary as one JSON object on stdout')
     .addHelpText(
       'after',
@@ -57,6 +59,7 @@ Examples:
           maxSteps: opts.maxSteps === undefined ? undefined : intFlag(opts.maxSteps, '--max-steps', 1),
           recordEpisodes: videos,
           backend: opts.backend as string | undefined,
+          kernel: opts.kernel as string | undefined,
           signal: interrupt.signal,
           onEpisode: opts.json ? undefined : (r, done) => info(`[${done}/${episodes * draws}] seed ${r.seed}${draws > 1 ? `, draw ${r.draw ?? 0}` : ''}: max reward ${r.maxReward.toFixed(3)}${r.success ? ', success' : ''}, ${r.steps} steps`),
         });
