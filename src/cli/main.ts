@@ -7,6 +7,7 @@ import { distillCommand } from './commands/distill.js';
 import { evalCommand } from './commands/eval.js';
 import { inspectCommand } from './commands/inspect.js';
 import { recordCommand } from './commands/record.js';
+import { refineCommand } from './commands/refine.js';
 import { sampleCommand } from './commands/sample.js';
 import { simCommand } from './commands/sim.js';
 import { trainCommand } from './commands/train.js';
@@ -25,6 +26,7 @@ program.addCommand(viewCommand());
 program.addCommand(deployCommand());
 program.addCommand(recordCommand());
 program.addCommand(distillCommand());
+program.addCommand(refineCommand());
 
 try {
   await program.parseAsync(process.argv);

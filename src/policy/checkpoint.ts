@@ -117,7 +117,7 @@ export function readCheckpoint<K extends PolicyKind | undefined = undefined>(pat
 export function policyRegistry(config: CheckpointPolicyConfig): ParamRegistry {
   switch (config.kind) {
     case 'student':
-      return studentNetOf(config).registry;
+      return studentNetOf(config).checkpointRegistry();
     case 'lfm':
       return chainRegistry(config);
     case 'flow':

@@ -6,13 +6,14 @@ import { BLOCK, INT16_GROUP, INT16_LEVELS, realtimeKernels } from './realtime-ke
  * The real-time forward pass of an MLP student at batch 1, without tfjs:
  *
  *   x = P z  (or z itself when the latent is the chunk),
- *   G(z, c) = x + MLP([x, emb(0), c])
+ *   G(z, c) = x + h MLP([x, emb(t), c])
  *
  * with the teacher-shaped MLP of nets/mlp.ts (hidden layers with the
- * activation, a linear output) and its time input fixed at t = 0 (noise;
- * t = 1 is data). The time embedding emb(0) is a constant, so it is
- * computed once and folded into the first layer's bias; the first layer
- * then reads [x, c] only.
+ * activation, a linear output) and its time input fixed: t = 0 (noise;
+ * t = 1 is data) and h = 1 for the student, one Euler step of a teacher
+ * from t for a refined student's correction (student-config.ts). The time
+ * embedding emb(t) is a constant, so it is computed once and folded into
+ * the first layer's bias; the first layer then reads [x, c] only.
  *
  * Everything lives in one pre-allocated block of memory: weights repacked
  * for the kernel, the input slots `latent` and `cond`, the hidden
@@ -32,8 +33,10 @@ export interface RealtimeMlpSpec {
   condDim: number;
   /** Latent size; a learned projection `latent.proj.weight` [latentDim, D] is used when it is not D. */
   latentDim: number;
-  /** emb(0): the trunk's time embedding at t = 0, computed by the trunk itself (StudentNet.timeEmbeddingAtNoise). */
+  /** emb(t): the net's time embedding at its fixed time t, computed by the net itself (StudentNet.timeEmbeddingAtNoise: t = 0). */
   timeEmbedding: Float32Array;
+  /** h in x + h v(x, t, c) (default 1: the student's full step from noise). */
+  step?: number;
 }
 
 /**
@@ -121,6 +124,7 @@ export class RealtimeMlp {
   private readonly x: Float32Array;
   private readonly projOut: Float32Array | null;
   private readonly y: Float32Array;
+  private readonly step: number;
   private allocated = 0;
 
   /** Whether the WebAssembly SIMD kernels can run here. */
@@ -280,6 +284,7 @@ export class RealtimeMlp {
     this.y = view(yAt, D);
     this.output = view(outAt, D);
     this.activate = ACTIVATIONS[net.activation];
+    this.step = spec.step ?? 1;
     this.parameters = [...packed.keys()].reduce((n, d) => n + d.nin * d.nout + (d === projDense ? 0 : d.nout), 0);
   }
 
@@ -345,7 +350,8 @@ export class RealtimeMlp {
     const x = this.x;
     const y = this.y;
     const out = this.output;
-    for (let j = 0; j < out.length; j++) out[j] = x[j] + y[j];
+    const h = this.step;
+    for (let j = 0; j < out.length; j++) out[j] = x[j] + h * y[j];
     return out;
   }
 }

@@ -4,6 +4,30 @@ import { NetConfig } from '../nets/velocity-net.js';
 import { ActionSpec, checkPolicyIo, ObservationSpec, type FlowPolicyConfig } from './config.js';
 
 /**
+ * A correction stage after the student (`flowpolicy refine`): a flow
+ * teacher's velocity net v_phi takes one Euler step from time tau, starting
+ * from the student's chunk x^ partly re-noised with fresh noise eps (as in
+ * SDEdit, Meng et al. 2022):
+ *
+ *   x_tau = (1 - tau) eps + tau x^,   eps ~ N(0, I_chunk),
+ *   G(z, eps, c) = x_tau + (1 - tau) v_phi(x_tau, tau, c).
+ *
+ * One Euler step of the teacher from x_tau is its estimate of E[x1 | x_tau]:
+ * near the data (tau close to 1) that pulls the student's chunk onto the
+ * teacher's distribution without undoing the student's choice of mode.
+ */
+export const StudentRefine = z
+  .object({
+    time: z.number().gt(0).lt(1).describe('tau: how much of the student chunk is kept (0 < tau < 1)'),
+    net: NetConfig.describe("the refining teacher's network (its weights are stored under refine.)"),
+  })
+  .strict();
+export type StudentRefine = z.infer<typeof StudentRefine>;
+
+/** Where a refined student's checkpoint keeps the refining net's weights: `refine.<name>`. */
+export const REFINE_PREFIX = 'refine.';
+
+/**
  * A one-step student (IMLE-distilled from a flow teacher): the same
  * observation/action interface and normalisation as its teacher, the
  * teacher's network as trunk, and a latent size. Its generator is
@@ -14,7 +38,8 @@ import { ActionSpec, checkPolicyIo, ObservationSpec, type FlowPolicyConfig } fro
  * data), P the identity when latentDim is the chunk size (horizon x action
  * dim, the default) and a learned [latentDim, chunk] map otherwise. Warm
  * started from the teacher's weights, G is exactly the teacher's one-step
- * Euler sampler x1 = x0 + v(x0, 0, c).
+ * Euler sampler x1 = x0 + v(x0, 0, c). With `refine`, G's output goes
+ * through StudentRefine's correction, and the latent is (z, eps).
  */
 export const StudentConfig = z
   .object({
@@ -24,6 +49,7 @@ export const StudentConfig = z
     normalization: z.record(z.string(), NormMode).describe('normalisation mode per feature (the teacher\'s)'),
     latentDim: z.number().int().positive().optional().describe('latent size (default: the chunk size, horizon x action dim)'),
     net: NetConfig.describe("the trunk: the teacher's network, or the student's own (distill --student.net)"),
+    refine: StudentRefine.optional().describe("a teacher's correction step after the trunk (flowpolicy refine)"),
   })
   .strict()
   .superRefine(checkPolicyIo);

@@ -3,7 +3,7 @@ import { InputError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import type { FeatureStats, Normalizer } from '../data/normalizer.js';
 import { matMul } from '../nets/dense.js';
-import { ParamStore, type ParamRegistry, type WeightMap } from '../nets/params.js';
+import { ParamRegistry, ParamStore, type WeightMap } from '../nets/params.js';
 import { MlpVelocityNet } from '../nets/mlp.js';
 import { createVelocityNet, type NetConfig, type NetDims, type VelocityNet } from '../nets/velocity-net.js';
 import { netDimsOf, normalizerFor } from './config.js';
@@ -11,7 +11,7 @@ import { ObservationHistory } from './observation-history.js';
 import type { FlowPolicy } from './flow-policy.js';
 import type { ActionChunk, ActOptions, ObservationFrame, Policy } from './policy.js';
 import { RealtimeMlp, type RealtimeKernel } from './realtime-mlp.js';
-import { latentDimOf, StudentConfig, studentConfigFor } from './student-config.js';
+import { latentDimOf, REFINE_PREFIX, StudentConfig, studentConfigFor, type StudentRefine } from './student-config.js';
 
 /** The learned latent map P [latentDim, chunk], present when latentDim is not the chunk size. */
 export const LATENT_PROJECTION = 'latent.proj.weight';
@@ -20,48 +20,95 @@ export const LATENT_PROJECTION = 'latent.proj.weight';
  * The student generator G(z, c) = P z + v(P z, t = 0, c) over a velocity
  * trunk (t = 0 is noise, t = 1 data): batches are flat, z [B, latentDim],
  * c [B, condDim], G [B, chunk]. Works with any trunk through tfjs; the
- * parameters are the trunk's (same names as the teacher's) plus P.
+ * parameters are the trunk's (same names as the teacher's) plus P. A
+ * refined student (StudentRefine) adds a second net with its own registry
+ * and reads a latent of trunkLatentDim + chunk values: (z, eps).
  */
 export class StudentNet {
   readonly trunk: VelocityNet;
   readonly registry: ParamRegistry;
   readonly chunkSize: number;
   readonly projection: string | null;
+  /** The refining net and its time tau, for a refined student. */
+  readonly refine: { net: VelocityNet; time: number } | null;
+  /** The whole latent: the trunk's, then the refinement's noise eps (chunk values) when refined. */
+  readonly latentDim: number;
 
   constructor(
     readonly netConfig: NetConfig,
     readonly dims: NetDims,
-    readonly latentDim: number,
+    readonly trunkLatentDim: number,
+    refine?: StudentRefine,
   ) {
     this.trunk = createVelocityNet(netConfig, dims);
     this.registry = this.trunk.registry;
     this.chunkSize = dims.horizon * dims.actionDim;
-    this.projection = latentDim === this.chunkSize ? null : this.registry.declare(LATENT_PROJECTION, [latentDim, this.chunkSize], { kind: 'fanIn', fanIn: latentDim });
+    this.projection = trunkLatentDim === this.chunkSize ? null : this.registry.declare(LATENT_PROJECTION, [trunkLatentDim, this.chunkSize], { kind: 'fanIn', fanIn: trunkLatentDim });
+    this.refine = refine ? { net: createVelocityNet(refine.net, dims), time: refine.time } : null;
+    this.latentDim = trunkLatentDim + (refine ? this.chunkSize : 0);
+  }
+
+  /** Every parameter a checkpoint of this student holds: the trunk's, and the refining net's under `refine.`. */
+  checkpointRegistry(): ParamRegistry {
+    if (!this.refine) return this.registry;
+    const all = new ParamRegistry();
+    for (const s of this.registry.specs) all.declare(s.name, s.shape, s.init);
+    for (const s of this.refine.net.registry.specs) all.declare(REFINE_PREFIX + s.name, s.shape, s.init);
+    return all;
   }
 
   /** emb(0), the time embedding at noise the MLP trunk always reads (the real-time path folds it into a bias). */
   timeEmbeddingAtNoise(p: ParamStore): Float32Array {
-    if (!(this.trunk instanceof MlpVelocityNet)) throw new Error(`the real-time path needs an MLP trunk, not ${this.netConfig.kind}`);
-    const trunk = this.trunk;
-    const emb = tf.tidy(() => trunk.embedTime(p, tf.zeros([1]) as tf.Tensor1D));
-    const values = emb.dataSync() as Float32Array;
-    emb.dispose();
-    return values;
+    return timeEmbeddingOf(this.trunk, p, 0);
   }
 
-  apply(p: ParamStore, z: tf.Tensor2D, cond: tf.Tensor2D): tf.Tensor2D {
+  /** emb(tau) of the refining net (folded into its first bias on the real-time path). */
+  refineTimeEmbedding(p: ParamStore): Float32Array {
+    if (!this.refine) throw new Error('not a refined student');
+    return timeEmbeddingOf(this.refine.net, p, this.refine.time);
+  }
+
+  /** G(z, c); a refined student's also needs its refining net's parameters. */
+  apply(p: ParamStore, z: tf.Tensor2D, cond: tf.Tensor2D, refineParams?: ParamStore): tf.Tensor2D {
     return tf.tidy(() => {
-      const x = this.projection ? matMul(z, p.get(this.projection) as tf.Tensor2D) : z;
-      return tf.add(x, this.trunk.apply(p, x, tf.zeros([z.shape[0]]) as tf.Tensor1D, cond)) as tf.Tensor2D;
+      const B = z.shape[0];
+      const zt = this.refine ? z.slice([0, 0], [B, this.trunkLatentDim]) : z;
+      const x = this.projection ? matMul(zt, p.get(this.projection) as tf.Tensor2D) : zt;
+      const student = tf.add(x, this.trunk.apply(p, x, tf.zeros([B]) as tf.Tensor1D, cond)) as tf.Tensor2D;
+      if (!this.refine) return student;
+      if (!refineParams) throw new Error("a refined student's generator needs the refining net's parameters");
+      const tau = this.refine.time;
+      const eps = z.slice([0, this.trunkLatentDim], [B, this.chunkSize]);
+      const xt = tf.add(tf.mul(eps, 1 - tau), tf.mul(student, tau)) as tf.Tensor2D;
+      const v = this.refine.net.apply(refineParams, xt, tf.fill([B], tau) as tf.Tensor1D, cond);
+      return tf.add(xt, tf.mul(v, 1 - tau)) as tf.Tensor2D;
     });
   }
 }
 
-/** The student network a config describes (no weights). */
-export function studentNetOf(config: StudentConfig): StudentNet {
-  return new StudentNet(config.net, netDimsOf(config), latentDimOf(config));
+function timeEmbeddingOf(net: VelocityNet, p: ParamStore, t: number): Float32Array {
+  if (!(net instanceof MlpVelocityNet)) throw new Error('the real-time path needs MLP nets');
+  const emb = tf.tidy(() => net.embedTime(p, tf.fill([1], t) as tf.Tensor1D));
+  const values = emb.dataSync() as Float32Array;
+  emb.dispose();
+  return values;
 }
 
+/** The student network a config describes (no weights). */
+export function studentNetOf(config: StudentConfig): StudentNet {
+  return new StudentNet(config.net, netDimsOf(config), latentDimOf(config), config.refine);
+}
+
+/** A refined student's weights split: the trunk's, and the refining net's (prefix removed). */
+function splitRefineWeights(weights: WeightMap): { trunk: WeightMap; refine: WeightMap } {
+  const trunk: WeightMap = new Map();
+  const refine: WeightMap = new Map();
+  for (const [name, w] of weights) {
+    if (name.startsWith(REFINE_PREFIX)) refine.set(name.slice(REFINE_PREFIX.length), w);
+    else trunk.set(name, w);
+  }
+  return { trunk, refine };
+}
 
 export interface StudentActOptions extends ActOptions {
   /**
@@ -115,6 +162,10 @@ export class StudentPolicy implements Policy {
   readonly engine: 'realtime' | 'tfjs';
   /** The real-time engine, when that path is in use. */
   readonly realtime: RealtimeMlp | null;
+  /** A refined student's refining net on the real-time path: x_tau + (1 - tau) v_phi(x_tau, tau, c). */
+  readonly realtimeRefine: RealtimeMlp | null;
+  /** The refining net's parameters, for a refined student. */
+  readonly refineParams: ParamStore | null;
   private readonly history: ObservationHistory;
   private readonly cond: Float32Array;
   private readonly condViews: Float32Array[][];
@@ -122,6 +173,9 @@ export class StudentPolicy implements Policy {
   private readonly latentBuf: Float32Array;
   /** The latent as drawn: a plain array (writing draws straight into WebAssembly memory boxes every value in V8). */
   private readonly latentDraw: Float32Array;
+  /** Views of latentDraw: the trunk's z, and a refined student's eps. */
+  private readonly latentTrunk: Float32Array;
+  private readonly latentEps: Float32Array;
   private readonly chunk: ActionChunk;
   private rng: Rng;
   private readonly clock: () => number;
@@ -135,29 +189,44 @@ export class StudentPolicy implements Policy {
     this.net = studentNetOf(config);
     this.latentDim = this.net.latentDim;
     this.normalizer = normalizerFor(config, stats, options.source);
-    this.params = ParamStore.fromWeights(this.net.registry, weights, { kind: options.trainable ? 'trainable' : 'constant', source: options.source });
+    if (config.refine && options.trainable) throw new InputError('refine', config.refine, 'no refine stage on a trainable student (a refined student is inference-only: distil, then refine)', options.source);
+    const split = config.refine ? splitRefineWeights(weights) : { trunk: weights, refine: null };
+    this.params = ParamStore.fromWeights(this.net.registry, split.trunk, { kind: options.trainable ? 'trainable' : 'constant', source: options.source });
+    this.refineParams = split.refine && this.net.refine ? ParamStore.fromWeights(this.net.refine.net.registry, split.refine, { kind: 'constant', source: options.source }) : null;
     const wanted = options.engine ?? 'auto';
-    const canRealtime = config.net.kind === 'mlp' && !options.trainable;
+    const canRealtime = config.net.kind === 'mlp' && (config.refine?.net.kind ?? 'mlp') === 'mlp' && !options.trainable;
     if (wanted === 'realtime' && !canRealtime) {
-      throw new InputError('engine', 'realtime', `'auto' or 'tfjs': the real-time path runs ${config.net.kind === 'mlp' ? 'inference-only students' : 'MLP trunks only'}`, options.source);
+      throw new InputError('engine', 'realtime', `'auto' or 'tfjs': the real-time path runs ${options.trainable ? 'inference-only students' : 'MLP nets only'}`, options.source);
     }
     this.engine = wanted !== 'tfjs' && canRealtime ? 'realtime' : 'tfjs';
     if (options.kernel !== undefined && this.engine !== 'realtime') {
-      throw new InputError('kernel', options.kernel, `no kernel option: it chooses the real-time path's kernel, and this student runs on tfjs (${canRealtime ? "engine 'tfjs'" : config.net.kind === 'mlp' ? 'trainable' : 'a U-Net trunk'})`, options.source);
+      throw new InputError('kernel', options.kernel, `no kernel option: it chooses the real-time path's kernel, and this student runs on tfjs (${canRealtime ? "engine 'tfjs'" : options.trainable ? 'trainable' : 'a U-Net net'})`, options.source);
     }
     this.history = new ObservationHistory(config.observation.features, config.observation.horizon);
     const dims = this.net.dims;
+    const D = this.net.chunkSize;
     if (this.engine === 'realtime' && config.net.kind === 'mlp') {
       const timeEmbedding = this.net.timeEmbeddingAtNoise(this.params);
-      this.realtime = new RealtimeMlp({ net: config.net, chunk: this.net.chunkSize, condDim: dims.condDim, latentDim: this.latentDim, timeEmbedding }, weights, { kernel: options.kernel });
+      this.realtime = new RealtimeMlp({ net: config.net, chunk: D, condDim: dims.condDim, latentDim: this.net.trunkLatentDim, timeEmbedding }, split.trunk, { kernel: options.kernel });
+      this.realtimeRefine =
+        config.refine?.net.kind === 'mlp' && split.refine
+          ? new RealtimeMlp(
+              { net: config.refine.net, chunk: D, condDim: dims.condDim, latentDim: D, timeEmbedding: this.net.refineTimeEmbedding(this.refineParams!), step: 1 - config.refine.time },
+              split.refine,
+              { kernel: options.kernel },
+            )
+          : null;
       this.cond = this.realtime.cond;
       this.latentBuf = this.realtime.latent;
     } else {
       this.realtime = null;
+      this.realtimeRefine = null;
       this.cond = new Float32Array(dims.condDim);
       this.latentBuf = new Float32Array(this.latentDim);
     }
     this.latentDraw = new Float32Array(this.latentDim);
+    this.latentTrunk = this.latentDraw.subarray(0, this.net.trunkLatentDim);
+    this.latentEps = this.latentDraw.subarray(this.net.trunkLatentDim);
     this.condViews = this.history.viewsOf(this.cond);
     this.chunk = {
       actions: new Float32Array(this.net.chunkSize),
@@ -166,7 +235,7 @@ export class StudentPolicy implements Policy {
       start: config.observation.horizon - 1,
       execute: config.action.execute,
       latencyMs: 0,
-      nfe: 1,
+      nfe: config.refine ? 2 : 1,
     };
     this.rng = new Rng(options.seed ?? 0);
     this.clock = options.clock ?? (() => performance.now());
@@ -209,6 +278,13 @@ export class StudentPolicy implements Policy {
     return this.net.chunkSize;
   }
 
+  /** The weights as a checkpoint stores them (a refined student's refining net under `refine.`). */
+  toWeights(): WeightMap {
+    const weights = this.params.toWeights();
+    for (const [name, w] of this.refineParams?.toWeights() ?? []) weights.set(REFINE_PREFIX + name, w);
+    return weights;
+  }
+
   get condSize(): number {
     return this.net.dims.condDim;
   }
@@ -231,16 +307,27 @@ export class StudentPolicy implements Policy {
     } else {
       this.rng.fillNormal(this.latentDraw);
     }
-    this.latentBuf.set(this.latentDraw);
     if (this.realtime) {
+      this.latentBuf.set(this.latentTrunk);
       const chunk = this.chunk;
-      this.normalizer.unnormalize(this.config.action.key, this.realtime.forward(), chunk.actions);
+      this.normalizer.unnormalize(this.config.action.key, this.realtimeRefine ? this.refineRealtime(this.realtime.forward(), this.realtimeRefine) : this.realtime.forward(), chunk.actions);
       chunk.latencyMs = this.clock() - started;
       return chunk;
     }
+    this.latentBuf.set(this.latentDraw);
     const actions = this.generateNormalized(this.cond, this.latentBuf, 1);
     this.normalizer.unnormalize(this.config.action.key, actions, actions);
     return { ...this.chunk, actions, latencyMs: this.clock() - started };
+  }
+
+  /** x_tau = (1 - tau) eps + tau x^ into the refining engine, with the condition; its output. */
+  private refineRealtime(student: Float32Array, engine: RealtimeMlp): Float32Array {
+    const tau = this.net.refine!.time;
+    const x = engine.latent;
+    const eps = this.latentEps;
+    for (let i = 0; i < x.length; i++) x[i] = (1 - tau) * eps[i] + tau * student[i];
+    engine.cond.set(this.cond);
+    return engine.forward();
   }
 
   /**
@@ -250,7 +337,7 @@ export class StudentPolicy implements Policy {
   generateNormalized(cond: Float32Array, latent: Float32Array, batch: number): Float32Array {
     if (cond.length !== batch * this.condSize) throw new RangeError(`cond has ${cond.length} values, expected ${batch} x ${this.condSize}`);
     if (latent.length !== batch * this.latentDim) throw new RangeError(`latent has ${latent.length} values, expected ${batch} x ${this.latentDim}`);
-    const out = tf.tidy(() => this.net.apply(this.params, tf.tensor2d(latent, [batch, this.latentDim]), tf.tensor2d(cond, [batch, this.condSize])));
+    const out = tf.tidy(() => this.net.apply(this.params, tf.tensor2d(latent, [batch, this.latentDim]), tf.tensor2d(cond, [batch, this.condSize]), this.refineParams ?? undefined));
     const values = (out.dataSync() as Float32Array).slice();
     out.dispose();
     return values;
@@ -258,5 +345,6 @@ export class StudentPolicy implements Policy {
 
   dispose(): void {
     this.params.dispose();
+    this.refineParams?.dispose();
   }
 }

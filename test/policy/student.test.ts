@@ -14,6 +14,7 @@ import { INT16_GROUP, INT16_LEVELS } from '../../src/policy/realtime-kernels.js'
 import { RealtimeMlp, type RealtimeKernel } from '../../src/policy/realtime-mlp.js';
 import { StudentConfig, studentConfigFor } from '../../src/policy/student-config.js';
 import { LATENT_PROJECTION, StudentPolicy, studentNetOf } from '../../src/policy/student-policy.js';
+import { REFINE_PREFIX } from '../../src/policy/student-config.js';
 import { frame, smallConfig, workspaceStats } from '../helpers/policy.js';
 import { tempDir } from '../helpers/tmp.js';
 import { TEST_BACKEND } from '../helpers/backend.js';
@@ -129,7 +130,7 @@ describe('the one-step student', () => {
     expect(JSON.stringify(bad.error!.issues)).toContain('observation.environment_state');
     const unet = StudentConfig.parse({ ...good, net: { kind: 'unet1d', downDims: [8, 16], kernelSize: 3, groups: 4, timeEmbedDim: 8 } });
     const weights = studentNetOf(unet).registry.initialize(new Rng(0));
-    expect(() => new StudentPolicy(unet, workspaceStats(), weights, { engine: 'realtime' })).toThrow(/MLP trunks only/);
+    expect(() => new StudentPolicy(unet, workspaceStats(), weights, { engine: 'realtime' })).toThrow(/MLP nets only/);
     expect(() => new StudentPolicy(good, { action: workspaceStats().action }, new Map())).toThrow(InputError);
   });
 
@@ -288,11 +289,22 @@ describe('the real-time forward pass', () => {
       return { collections, bytesPerCall: (after - before) / n };
     };
     const n = 20_000;
-    for (const kernel of [...kernels, ...(RealtimeMlp.simdAvailable() ? (['wasm-int16'] as const) : [])]) {
-      const s = StudentPolicy.fromTeacher(t, { kernel, clock });
+    // A refined student (a second net after the trunk: StudentRefine) takes the same path twice.
+    const plain = StudentPolicy.fromTeacher(t);
+    const refinedWeights = plain.toWeights();
+    for (const [k, w] of t.params.toWeights()) refinedWeights.set(`${REFINE_PREFIX}${k}`, w);
+    const refined = { ...plain.config, refine: { time: 0.85, net: t.config.net } };
+    const cases = [...kernels, ...(RealtimeMlp.simdAvailable() ? (['wasm-int16'] as const) : [])].flatMap((kernel) => [
+      { kernel, name: kernel, make: () => StudentPolicy.fromTeacher(t, { kernel, clock }) },
+      { kernel, name: `${kernel}, refined`, make: () => new StudentPolicy(refined, t.stats, refinedWeights, { kernel, clock }) },
+    ]);
+    for (const { name: kernel, make } of cases) {
+      const s = make();
       const first = s.act(obs);
       const actions = first.actions;
-      const engineAllocations = s.realtime!.allocations;
+      expect(s.realtimeRefine !== null, kernel).toBe(kernel.endsWith('refined'));
+      const allocations = () => s.realtime!.allocations + (s.realtimeRefine?.allocations ?? 0);
+      const engineAllocations = allocations();
       const steady = await measure(() => s.act(obs), n);
       expect(steady.collections, kernel).toBe(0);
       // One boxed number (16 bytes) per call would show as >= 16.
@@ -301,7 +313,7 @@ describe('the real-time forward pass', () => {
       const last = s.act(obs);
       expect(last).toBe(first);
       expect(last.actions).toBe(actions);
-      expect(s.realtime!.allocations).toBe(engineAllocations);
+      expect(allocations()).toBe(engineAllocations);
       expect(last.latencyMs).toBe(1);
       // The check has teeth: the same loop keeping one 32-value copy per call is caught.
       let kept: number[] = [];

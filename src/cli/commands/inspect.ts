@@ -47,13 +47,14 @@ export function inspectCommand(): Command {
           ? ['policy', `${cfg.kind} (conditional flow matching, ${cfg.flow.path} path, t: ${cfg.flow.timeSampler.kind}${cfg.flow.otCoupling ? ', OT coupling' : ''})`]
           : cfg.kind === 'lfm'
             ? ['policy', `${cfg.kind} (Local Flow Matching, ${blockCount(cfg.lfm.schedule)} blocks, ${cfg.lfm.schedule.kind} schedule, ${cfg.lfm.interpolant} interpolant, t: ${cfg.flow.timeSampler.kind})`]
-            : ['policy', `${cfg.kind} (one-step, IMLE-distilled; latent size ${latentDimOf(cfg)})`],
+            : ['policy', `${cfg.kind} (one-step, IMLE-distilled; latent size ${latentDimOf(cfg)}${cfg.refine ? `; refined by one teacher Euler step from t = ${cfg.refine.time}` : ''})`],
+        ...(cfg.kind === 'student' && cfg.refine ? [['refined with', `${String(c.meta.refineTeacher ?? '-')} (${JSON.stringify(cfg.refine.net)})`] as [string, string]] : []),
         ['network', `${JSON.stringify(cfg.net)}`],
         ['parameters', `${parameters.toLocaleString('en-US')} in ${c.weights.size} tensors`],
         ['observation', `${cfg.observation.features.map((f) => `${f.key} [${f.shape}]`).join(' + ')}, horizon To = ${cfg.observation.horizon}`],
         ['action', `${cfg.action.key} [${cfg.action.dim}], horizon Tp = ${cfg.action.horizon}, execute Ta = ${cfg.action.execute}`],
         cfg.kind === 'student'
-          ? ['inference', 'one network call per chunk']
+          ? ['inference', cfg.refine ? 'two network calls per chunk (the student, then the teacher step)' : 'one network call per chunk']
           : [
               'inference',
               `${cfg.inference.method}${cfg.inference.method === 'dopri5' ? ` (rtol ${cfg.inference.rtol}, atol ${cfg.inference.atol})` : `, ${cfg.inference.steps} steps`}${cfg.kind === 'lfm' ? ' per block' : ''}`,
