@@ -10,7 +10,8 @@
  * weights). The student is its warm start (same trunk, one network call;
  * distilled weights time the same), on each real-time kernel: float32
  * WebAssembly SIMD (the default, and the ratios' student), int16 and plain
- * JavaScript. PyTorch is Debian's python3-torch; the
+ * JavaScript; and the refined student (`flowpolicy refine`: the student,
+ * then one teacher Euler step, two network calls) on both SIMD kernels. PyTorch is Debian's python3-torch; the
  * twin is loaded with our weights and must compute the same chunks before
  * it is timed.
  *
@@ -31,6 +32,7 @@ import { loadPolicy } from '../src/policy/checkpoint.js';
 import { FlowPolicyConfig } from '../src/policy/config.js';
 import { FlowPolicy } from '../src/policy/flow-policy.js';
 import { RealtimeMlp } from '../src/policy/realtime-mlp.js';
+import { REFINE_PREFIX } from '../src/policy/student-config.js';
 import { StudentPolicy } from '../src/policy/student-policy.js';
 import { log, timeMs } from './lib/timing.js';
 import { ensureTorch, PYTHON } from './lib/torch.js';
@@ -92,9 +94,15 @@ const kernels = RealtimeMlp.simdAvailable() ? (['wasm-simd', 'wasm-int16', 'js']
 const students: Record<string, StudentPolicy> = {};
 for (const kernel of kernels) students[`student, real-time (${kernel})`] = StudentPolicy.fromTeacher(teacher, { kernel });
 students['student, tfjs'] = StudentPolicy.fromTeacher(teacher, { engine: 'tfjs' });
+// The refined student (flowpolicy refine): the student, then one Euler step of the teacher from t = 0.85.
+const plain = StudentPolicy.fromTeacher(teacher);
+const refinedWeights = plain.toWeights();
+for (const [k, w] of teacher.params.toWeights()) refinedWeights.set(`${REFINE_PREFIX}${k}`, w);
+const refinedConfig = { ...plain.config, refine: { time: 0.85, net: teacher.config.net } };
+for (const kernel of kernels.filter((k) => k !== 'js')) students[`refined student, real-time (${kernel})`] = new StudentPolicy(refinedConfig, teacher.stats, refinedWeights, { kernel });
 for (const [name, s] of Object.entries(students)) {
   const ms = timeMs(() => s.act(obs), name.includes('js)') || name.includes('tfjs') ? REPS : REPS * 10, 200);
-  rows.push({ name, ms, nfe: 1 });
+  rows.push({ name, ms, nfe: s.config.refine ? 2 : 1 });
   log(`${name}: ${ms.toFixed(4)} ms`);
 }
 const student = students[`student, real-time (${kernels[0]})`];
@@ -150,9 +158,14 @@ const ratios: Record<string, number> = {};
 for (const steps of STEPS) ratios[`student / teacher(${steps})`] = studentMs / rows.find((r) => r.name.startsWith(`teacher, ${steps} `))!.ms;
 if (torch) ratios['student ours / PyTorch'] = studentMs / torch.actMs;
 const int16Ms = rows.find((r) => r.name.startsWith('student, real-time (wasm-int16)'))?.ms;
+const teacher10 = rows.find((r) => r.name.startsWith('teacher, 10 '))!.ms;
 if (int16Ms !== undefined) {
-  ratios['int16 student / teacher(10)'] = int16Ms / rows.find((r) => r.name.startsWith('teacher, 10 '))!.ms;
+  ratios['int16 student / teacher(10)'] = int16Ms / teacher10;
   ratios['int16 / float32 student'] = int16Ms / studentMs;
+}
+for (const kernel of ['wasm-simd', 'wasm-int16']) {
+  const r = rows.find((x) => x.name === `refined student, real-time (${kernel})`);
+  if (r) ratios[`refined (${kernel}) / teacher(10)`] = r.ms / teacher10;
 }
 
 if (args.json) {
@@ -162,6 +175,6 @@ if (args.json) {
   process.stdout.write(`${'act() at batch 1'.padEnd(w)}  ${'ms'.padStart(9)}  nfe  student/this\n`);
   for (const r of rows) process.stdout.write(`${r.name.padEnd(w)}  ${r.ms.toFixed(4).padStart(9)}  ${String(r.nfe).padStart(3)}  ${(studentMs / r.ms).toFixed(4).padStart(12)}\n`);
   process.stdout.write(`\nratios (measured in this run; student = real-time ${kernels[0]} path):\n`);
-  for (const [k, v] of Object.entries(ratios)) process.stdout.write(`  ${k.padEnd(26)} ${v.toFixed(4)}  (1/${(1 / v).toFixed(1)})\n`);
+  for (const [k, v] of Object.entries(ratios)) process.stdout.write(`  ${k.padEnd(36)} ${v.toFixed(4)}  (1/${(1 / v).toFixed(1)})\n`);
 }
 teacher.dispose();

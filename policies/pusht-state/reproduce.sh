@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Rebuilds this preset from the Push-T human demos: trains the flow-matching
-# teacher, distils the one-step student, then runs DAgger rounds (the
-# student plays training seeds 0, 64, ... in the simulator, the teacher
-# labels the states it reached, and the student is distilled again with
-# them), evaluates teacher and final student on the paper's 50 seeds
-# (100000-100049) and copies checkpoints, configs and reports here.
+# Rebuilds this preset from the Push-T human demos:
+#   1. trains the flow-matching teacher (train.json);
+#   2. distils a first one-step student from it (distill.json), which plays
+#      64 simulator episodes on training seeds 0-63 (`sim record`): the
+#      states it reached join the demonstrations' for the next steps (DAgger);
+#   3. reflows the teacher (reflow.json): its network retrained on its own
+#      cached (noise, sample) pairs, a straighter flow with the same samples;
+#   4. distils the shipped student from the reflowed flow (distill.json);
+#   5. refines it with one Euler step of the teacher from t = 0.9
+#      (`flowpolicy refine`): policy.fpk, two network calls per chunk;
+# then evaluates teacher and policy on the paper's 50 seeds (100000-100049),
+# the policy on the preset's int16 kernel, and copies checkpoints, configs
+# and reports here.
 #
 #   policies/pusht-state/reproduce.sh [path/to/pusht_cchi_v7_replay.zarr] [work folder]
 #
@@ -14,9 +21,20 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 dataset="${1:-$here/../../../shared/datasets/pusht_cchi_v7_replay.zarr}"
 work="${2:-runs/pusht-state}"
-rounds=1           # DAgger rounds after the plain student (a second one did not help: README.md)
-episodes=64        # simulator episodes recorded per round
+episodes=64        # simulator episodes the first student plays
+time=0.9           # refine: share of the student's chunk kept before the teacher step
 flowpolicy=(node "$here/../../dist/src/cli/main.js")
+
+# distill <teacher> <config> <out> [flags...]: a new run, or the interrupted one resumed.
+distill() {
+  local teacher="$1" config="$2" out="$3"
+  shift 3
+  if [ -f "$out/train-state.fpk" ]; then
+    "${flowpolicy[@]}" distill "$teacher" --out "$out" --resume
+  else
+    "${flowpolicy[@]}" distill "$teacher" --config "$config" --out "$out" "$@"
+  fi
+}
 
 if [ -f "$work/teacher/train-state.fpk" ]; then
   "${flowpolicy[@]}" train --resume "$work/teacher"
@@ -24,29 +42,23 @@ else
   "${flowpolicy[@]}" train --config "$here/train.json" --dataset "$dataset" --out "$work/teacher"
 fi
 
-# Round 0 draws the teacher's samples for the demonstrations; later rounds reuse them from its cache.
+# The teacher's samples (K per observation) are drawn once, into the first student's cache, and reused by the reflow.
 cache="$work/student-0/teacher-cache"
-observations=""
-for ((r = 0; r <= rounds; r++)); do
-  if [ "$r" -gt 0 ]; then
-    visited="$work/visited-$r.zarr"
-    [ -e "$visited" ] || "${flowpolicy[@]}" sim record --policy "$work/student-$((r - 1))" --episodes "$episodes" --seed $(((r - 1) * episodes)) --out "$visited"
-    observations="${observations:+$observations,}{\"path\": \"$visited\", \"every\": 2}"
-  fi
-  if [ -f "$work/student-$r/train-state.fpk" ]; then
-    "${flowpolicy[@]}" distill "$work/teacher" --out "$work/student-$r" --resume
-  else
-    "${flowpolicy[@]}" distill "$work/teacher" --config "$here/distill.json" --out "$work/student-$r" --cache.dir "$cache" ${observations:+--observations "[$observations]"}
-  fi
-done
+distill "$work/teacher" "$here/distill.json" "$work/student-0" --cache.dir "$cache"
+visited="$work/visited-1.zarr"
+[ -e "$visited" ] || "${flowpolicy[@]}" sim record --policy "$work/student-0" --episodes "$episodes" --seed 0 --out "$visited"
+observations="[{\"path\": \"$visited\", \"every\": 2}]"
 
-for role in teacher "student-$rounds"; do
-  "${flowpolicy[@]}" eval "$work/$role" --task pusht --episodes 50 --seed 100000 --out "$work/eval-$role"
-done
+distill "$work/teacher" "$here/reflow.json" "$work/reflow" --cache.dir "$cache" --observations "$observations"
+distill "$work/reflow" "$here/distill.json" "$work/student" --observations "$observations"
+"${flowpolicy[@]}" refine "$work/student" --teacher "$work/teacher" --time "$time" --out "$work/policy.fpk"
+
+"${flowpolicy[@]}" eval "$work/teacher" --task pusht --episodes 50 --seed 100000 --out "$work/eval-teacher"
+"${flowpolicy[@]}" eval "$work/policy.fpk" --task pusht --episodes 50 --seed 100000 --kernel wasm-int16 --out "$work/eval-policy"
 
 cp "$work/teacher/checkpoint.fpk" "$here/teacher.fpk"
-cp "$work/student-$rounds/checkpoint.fpk" "$here/policy.fpk"
+cp "$work/policy.fpk" "$here/policy.fpk"
 mkdir -p "$here/eval"
 cp "$work/eval-teacher/eval.json" "$here/eval/teacher.json"
-cp "$work/eval-student-$rounds/eval.json" "$here/eval/policy.json"
-echo "updated $here (checkpoints and eval reports); the configs it ran are train.json and distill.json, with --observations for the DAgger rounds"
+cp "$work/eval-policy/eval.json" "$here/eval/policy.json"
+echo "updated $here (checkpoints and eval reports); the configs it ran are train.json, distill.json and reflow.json, with --observations $visited"

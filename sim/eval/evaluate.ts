@@ -95,7 +95,7 @@ export async function evaluate(options: EvalOptions): Promise<{ summary: EvalSum
     if (!Number.isInteger(options.solverSteps) || options.solverSteps < 1) throw new InputError('steps', options.solverSteps, 'a positive integer');
     if (io.kind !== 'flow' && io.kind !== 'lfm') throw new InputError('steps', options.solverSteps, `no solver steps for a ${io.kind} policy (they set the ODE steps of flow and LFM policies)`, options.policy);
   }
-  const kernel = checkKernelOption(source, options.kernel);
+  const kernel = checkKernelOption(options.policy, options.kernel);
   let backend = isScriptedSpec(source) ? 'none' : '';
 
   const seeds = Array.from({ length: options.episodes }, (_, i) => options.seed + i);

@@ -91,15 +91,22 @@ export interface OpenPolicyOptions {
 }
 
 /**
- * Refuse a `kernel` the spec's policy cannot use, from its config alone
- * (before any worker is started): only an MLP student has a real-time path.
+ * The kernel a spec's policy runs on: `kernel` when given, else the
+ * preset's own (preset.json `kernel`) when the spec is a preset folder,
+ * else undefined (the default). A kernel the policy cannot use is refused,
+ * from its config alone (before any worker is started): only an MLP
+ * student has a real-time path.
  */
-export function checkKernelOption(spec: string, kernel: string | undefined): RealtimeKernel | undefined {
+export function checkKernelOption(spec: string, given: string | undefined): RealtimeKernel | undefined {
+  const preset = given === undefined && !isScriptedSpec(spec) ? readPreset(spec) : undefined;
+  const kernel = given ?? preset?.config.kernel;
   if (kernel === undefined) return undefined;
   if (!(REALTIME_KERNELS as readonly string[]).includes(kernel)) throw new InputError('kernel', kernel, `one of ${REALTIME_KERNELS.join(', ')}`);
   const what = isScriptedSpec(spec) ? 'a scripted policy' : (() => {
     const config = readCheckpoint(resolveCheckpointPath(spec)).config;
-    return config.kind !== 'student' ? `a ${config.kind} policy` : config.net.kind !== 'mlp' ? `a student with a ${config.net.kind} trunk (it runs on tfjs)` : null;
+    if (config.kind !== 'student') return `a ${config.kind} policy`;
+    const net = [config.net, config.refine?.net].find((n) => n && n.kind !== 'mlp');
+    return net ? `a student with a ${net.kind} net (it runs on tfjs)` : null;
   })();
   if (what) throw new InputError('kernel', kernel, `a policy with a real-time path (an MLP student); ${spec} is ${what}`);
   return kernel as RealtimeKernel;

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 import { parseInput } from '../core/schema.js';
+import { REALTIME_KERNELS } from './realtime-mlp.js';
 
 /**
  * A shipped policy preset (`policies/<name>/`): the checkpoints, the configs
@@ -29,6 +30,7 @@ export const PresetConfig = z
     configs: z.record(z.string(), relativePath()).default({}).describe('run configs the checkpoints were trained with'),
     reports: z.record(z.string(), relativePath()).default({}).describe('eval.json of each checkpoint, by role'),
     reproduce: relativePath().optional().describe('script that retrains and re-evaluates the preset'),
+    kernel: z.enum(REALTIME_KERNELS).optional().describe("the real-time kernel its student policy runs on when the preset folder is named (a command's --kernel overrides it)"),
   })
   .strict();
 export type PresetConfig = z.infer<typeof PresetConfig>;

@@ -47,7 +47,7 @@ Example:
       if (policy.config.kind === 'student' && Object.keys(solver).length > 0) {
         throw new InputError(opts.solver !== undefined ? '--solver' : '--steps', opts.solver ?? opts.steps, 'no solver option for a one-step student checkpoint');
       }
-      const used = policy.config.kind === 'student' ? { method: 'one-step student', steps: 1 } : { ...policy.config.inference, ...solver };
+      const used = policy.config.kind === 'student' ? { method: policy.config.refine ? `student refined from t = ${policy.config.refine.time}` : 'one-step student', steps: 1 } : { ...policy.config.inference, ...solver };
       const blocks = policy instanceof LocalFlowPolicy ? ` per block, ${policy.numBlocks} LFM blocks` : '';
       if (opts.json) {
         printJson({
