@@ -17,6 +17,15 @@ export interface ProbabilityPath {
 }
 
 /**
+ * The linear path's point x_t = (1 - t) x0 + t x1 for elements [from, to)
+ * of flat batches (linearPath's x_t; a refined student re-noises its chunk
+ * x1 to time t with it, x0 fresh noise).
+ */
+export function linearPoint(x0: Float32Array, x1: Float32Array, t: number, xt: Float32Array, from = 0, to = xt.length): void {
+  for (let k = from; k < to; k++) xt[k] = (1 - t) * x0[k] + t * x1[k];
+}
+
+/**
  * The linear (conditional optimal-transport, rectified-flow) path:
  *   x_t = (1 - t) x0 + t x1,   u_t = d x_t / dt = x1 - x0.
  */
@@ -28,11 +37,9 @@ export const linearPath: ProbabilityPath = {
       throw new RangeError(`linearPath.sample: expected ${n} rows of ${dim}, got x0 ${x0.length}, x1 ${x1.length}`);
     }
     for (let i = 0; i < n; i++) {
-      const ti = t[i];
-      for (let k = i * dim, end = k + dim; k < end; k++) {
-        xt[k] = (1 - ti) * x0[k] + ti * x1[k];
-        ut[k] = x1[k] - x0[k];
-      }
+      const from = i * dim;
+      linearPoint(x0, x1, t[i], xt, from, from + dim);
+      for (let k = from, end = from + dim; k < end; k++) ut[k] = x1[k] - x0[k];
     }
   },
 };

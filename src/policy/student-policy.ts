@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import type { FeatureStats, Normalizer } from '../data/normalizer.js';
+import { linearPoint } from '../flow/path.js';
 import { matMul } from '../nets/dense.js';
 import { ParamRegistry, ParamStore, type WeightMap } from '../nets/params.js';
 import { MlpVelocityNet } from '../nets/mlp.js';
@@ -79,6 +80,7 @@ export class StudentNet {
       if (!refineParams) throw new Error("a refined student's generator needs the refining net's parameters");
       const tau = this.refine.time;
       const eps = z.slice([0, this.trunkLatentDim], [B, this.chunkSize]);
+      // linearPoint's x_t at t = tau from eps to the student's chunk (flow/path.ts), on tensors.
       const xt = tf.add(tf.mul(eps, 1 - tau), tf.mul(student, tau)) as tf.Tensor2D;
       const v = this.refine.net.apply(refineParams, xt, tf.fill([B], tau) as tf.Tensor1D, cond);
       return tf.add(xt, tf.mul(v, 1 - tau)) as tf.Tensor2D;
@@ -176,6 +178,7 @@ export class StudentPolicy implements Policy {
   /** Views of latentDraw: the trunk's z, and a refined student's eps. */
   private readonly latentTrunk: Float32Array;
   private readonly latentEps: Float32Array;
+
   private readonly chunk: ActionChunk;
   private rng: Rng;
   private readonly clock: () => number;
@@ -227,6 +230,7 @@ export class StudentPolicy implements Policy {
     this.latentDraw = new Float32Array(this.latentDim);
     this.latentTrunk = this.latentDraw.subarray(0, this.net.trunkLatentDim);
     this.latentEps = this.latentDraw.subarray(this.net.trunkLatentDim);
+
     this.condViews = this.history.viewsOf(this.cond);
     this.chunk = {
       actions: new Float32Array(this.net.chunkSize),
@@ -320,12 +324,9 @@ export class StudentPolicy implements Policy {
     return { ...this.chunk, actions, latencyMs: this.clock() - started };
   }
 
-  /** x_tau = (1 - tau) eps + tau x^ into the refining engine, with the condition; its output. */
+  /** x_tau, the linear path's point at tau from eps to the student's chunk, into the refining engine with the condition; its output. */
   private refineRealtime(student: Float32Array, engine: RealtimeMlp): Float32Array {
-    const tau = this.net.refine!.time;
-    const x = engine.latent;
-    const eps = this.latentEps;
-    for (let i = 0; i < x.length; i++) x[i] = (1 - tau) * eps[i] + tau * student[i];
+    linearPoint(this.latentEps, student, this.net.refine!.time, engine.latent);
     engine.cond.set(this.cond);
     return engine.forward();
   }
