@@ -10,8 +10,9 @@
  * weights). The student is its warm start (same trunk, one network call;
  * distilled weights time the same), on each real-time kernel: float32
  * WebAssembly SIMD (the default, and the ratios' student), int16 and plain
- * JavaScript; and the refined student (`flowpolicy refine`: the student,
- * then one teacher Euler step, two network calls) on both SIMD kernels. PyTorch is Debian's python3-torch; the
+ * JavaScript; and the refined student (`flowpolicy refine` at t = 0.9: the
+ * student, then one teacher Euler step, two network calls) on both SIMD
+ * kernels. PyTorch is Debian's python3-torch; the
  * twin is loaded with our weights and must compute the same chunks before
  * it is timed.
  *
@@ -32,7 +33,7 @@ import { loadPolicy } from '../src/policy/checkpoint.js';
 import { FlowPolicyConfig } from '../src/policy/config.js';
 import { FlowPolicy } from '../src/policy/flow-policy.js';
 import { RealtimeMlp } from '../src/policy/realtime-mlp.js';
-import { REFINE_PREFIX } from '../src/policy/student-config.js';
+import { refinedStudent } from '../src/policy/refine-student.js';
 import { StudentPolicy } from '../src/policy/student-policy.js';
 import { log, timeMs } from './lib/timing.js';
 import { ensureTorch, PYTHON } from './lib/torch.js';
@@ -96,10 +97,8 @@ for (const kernel of kernels) students[`student, real-time (${kernel})`] = Stude
 students['student, tfjs'] = StudentPolicy.fromTeacher(teacher, { engine: 'tfjs' });
 // The refined student (flowpolicy refine): the student, then one Euler step of the teacher from t = 0.85.
 const plain = StudentPolicy.fromTeacher(teacher);
-const refinedWeights = plain.toWeights();
-for (const [k, w] of teacher.params.toWeights()) refinedWeights.set(`${REFINE_PREFIX}${k}`, w);
-const refinedConfig = { ...plain.config, refine: { time: 0.85, net: teacher.config.net } };
-for (const kernel of kernels.filter((k) => k !== 'js')) students[`refined student, real-time (${kernel})`] = new StudentPolicy(refinedConfig, teacher.stats, refinedWeights, { kernel });
+const refined = refinedStudent({ config: plain.config, stats: plain.stats, weights: plain.toWeights() }, { config: teacher.config, stats: teacher.stats, weights: teacher.params.toWeights() }, 0.9);
+for (const kernel of kernels.filter((k) => k !== 'js')) students[`refined student, real-time (${kernel})`] = new StudentPolicy(refined.config, refined.stats, refined.weights, { kernel });
 for (const [name, s] of Object.entries(students)) {
   const ms = timeMs(() => s.act(obs), name.includes('js)') || name.includes('tfjs') ? REPS : REPS * 10, 200);
   rows.push({ name, ms, nfe: s.config.refine ? 2 : 1 });

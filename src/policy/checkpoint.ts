@@ -137,6 +137,9 @@ export function loadPolicy<K extends PolicyKind | undefined = undefined>(
   options: { seed?: number; kind?: K } & Pick<StudentPolicyOptions, 'engine' | 'kernel'> = {},
 ): { policy: PolicyOf<K>; meta: CheckpointMeta } {
   const c = readCheckpoint(path, { kind: options.kind }) as CheckpointContents;
+  if (options.kernel !== undefined && c.config.kind !== 'student') {
+    throw new InputError('kernel', options.kernel, `a policy with a real-time path (an MLP student); ${path} is a ${c.config.kind} policy`);
+  }
   const policy =
     c.config.kind === 'student'
       ? new StudentPolicy(c.config, c.stats, c.weights, { seed: options.seed, source: path, engine: options.engine, kernel: options.kernel })

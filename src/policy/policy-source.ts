@@ -5,6 +5,7 @@ import { loadPolicy, readCheckpoint } from './checkpoint.js';
 import type { Policy, PolicyIO } from './policy.js';
 import { PRESET_FILE, readPreset } from './preset.js';
 import { REALTIME_KERNELS, type RealtimeKernel } from './realtime-mlp.js';
+import { netOffRealtimePath } from './student-config.js';
 
 /**
  * Where a policy comes from, as one string a user types and a worker
@@ -98,23 +99,33 @@ export interface OpenPolicyOptions {
  * student has a real-time path.
  */
 export function checkKernelOption(spec: string, given: string | undefined): RealtimeKernel | undefined {
-  const preset = given === undefined && !isScriptedSpec(spec) ? readPreset(spec) : undefined;
-  const kernel = given ?? preset?.config.kernel;
-  if (kernel === undefined) return undefined;
-  if (!(REALTIME_KERNELS as readonly string[]).includes(kernel)) throw new InputError('kernel', kernel, `one of ${REALTIME_KERNELS.join(', ')}`);
-  const what = isScriptedSpec(spec) ? 'a scripted policy' : (() => {
-    const config = readCheckpoint(resolveCheckpointPath(spec)).config;
-    if (config.kind !== 'student') return `a ${config.kind} policy`;
-    const net = [config.net, config.refine?.net].find((n) => n && n.kind !== 'mlp');
-    return net ? `a student with a ${net.kind} net (it runs on tfjs)` : null;
-  })();
+  const kernel = kernelOf(spec, given);
+  if (kernel === undefined || isScriptedSpec(spec)) return kernel;
+  const config = readCheckpoint(resolveCheckpointPath(spec)).config;
+  const off = config.kind === 'student' ? netOffRealtimePath(config) : undefined;
+  const what = config.kind !== 'student' ? `a ${config.kind} policy` : off ? `a student with a ${off.kind} net (it runs on tfjs)` : null;
   if (what) throw new InputError('kernel', kernel, `a policy with a real-time path (an MLP student); ${spec} is ${what}`);
-  return kernel as RealtimeKernel;
+  return kernel;
 }
 
-/** Build the policy a spec names. Checkpoints load on the active tensor backend (select one first). */
+/** The kernel asked for, or the preset's; checked against the kernels there are (not yet against the policy). */
+function kernelOf(spec: string, given: string | undefined): RealtimeKernel | undefined {
+  if (isScriptedSpec(spec)) {
+    if (given !== undefined) throw new InputError('kernel', given, `a policy with a real-time path (an MLP student); ${spec} is a scripted policy`);
+    return undefined;
+  }
+  const kernel = given ?? readPreset(spec)?.config.kernel;
+  if (kernel !== undefined && !(REALTIME_KERNELS as readonly string[]).includes(kernel)) throw new InputError('kernel', kernel, `one of ${REALTIME_KERNELS.join(', ')}`);
+  return kernel as RealtimeKernel | undefined;
+}
+
+/**
+ * Build the policy a spec names. Checkpoints load on the active tensor
+ * backend (select one first); a kernel the policy cannot use is refused by
+ * loadPolicy, which reads the checkpoint once.
+ */
 export function openPolicy(spec: string, options: OpenPolicyOptions = {}): Policy {
-  const kernel = checkKernelOption(spec, options.kernel);
+  const kernel = kernelOf(spec, options.kernel);
   if (isScriptedSpec(spec)) return getScriptedPolicy(spec).create(spec);
   return loadPolicy(resolveCheckpointPath(spec), { seed: options.seed, kernel }).policy;
 }

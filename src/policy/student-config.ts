@@ -55,6 +55,11 @@ export const StudentConfig = z
   .superRefine(checkPolicyIo);
 export type StudentConfig = z.infer<typeof StudentConfig>;
 
+/** The first of a student's nets the real-time path cannot run (it is MLP-only), or undefined when it runs them all. */
+export function netOffRealtimePath(config: Pick<StudentConfig, 'net' | 'refine'>): NetConfig | undefined {
+  return [config.net, config.refine?.net].find((n): n is NetConfig => n !== undefined && n.kind !== 'mlp');
+}
+
 /** The latent size of a student: its latentDim, or the chunk size. */
 export function latentDimOf(config: Pick<StudentConfig, 'latentDim' | 'action'>): number {
   return config.latentDim ?? config.action.horizon * config.action.dim;

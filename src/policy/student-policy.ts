@@ -12,7 +12,7 @@ import { ObservationHistory } from './observation-history.js';
 import type { FlowPolicy } from './flow-policy.js';
 import type { ActionChunk, ActOptions, ObservationFrame, Policy } from './policy.js';
 import { RealtimeMlp, type RealtimeKernel } from './realtime-mlp.js';
-import { latentDimOf, REFINE_PREFIX, StudentConfig, studentConfigFor, type StudentRefine } from './student-config.js';
+import { latentDimOf, netOffRealtimePath, REFINE_PREFIX, StudentConfig, studentConfigFor, type StudentRefine } from './student-config.js';
 
 /** The learned latent map P [latentDim, chunk], present when latentDim is not the chunk size. */
 export const LATENT_PROJECTION = 'latent.proj.weight';
@@ -197,13 +197,14 @@ export class StudentPolicy implements Policy {
     this.params = ParamStore.fromWeights(this.net.registry, split.trunk, { kind: options.trainable ? 'trainable' : 'constant', source: options.source });
     this.refineParams = split.refine && this.net.refine ? ParamStore.fromWeights(this.net.refine.net.registry, split.refine, { kind: 'constant', source: options.source }) : null;
     const wanted = options.engine ?? 'auto';
-    const canRealtime = config.net.kind === 'mlp' && (config.refine?.net.kind ?? 'mlp') === 'mlp' && !options.trainable;
+    const offPath = netOffRealtimePath(config);
+    const canRealtime = !offPath && !options.trainable;
     if (wanted === 'realtime' && !canRealtime) {
       throw new InputError('engine', 'realtime', `'auto' or 'tfjs': the real-time path runs ${options.trainable ? 'inference-only students' : 'MLP nets only'}`, options.source);
     }
     this.engine = wanted !== 'tfjs' && canRealtime ? 'realtime' : 'tfjs';
     if (options.kernel !== undefined && this.engine !== 'realtime') {
-      throw new InputError('kernel', options.kernel, `no kernel option: it chooses the real-time path's kernel, and this student runs on tfjs (${canRealtime ? "engine 'tfjs'" : options.trainable ? 'trainable' : 'a U-Net net'})`, options.source);
+      throw new InputError('kernel', options.kernel, `no kernel option: it chooses the real-time path's kernel, and this student runs on tfjs (${canRealtime ? "engine 'tfjs'" : options.trainable ? 'trainable' : `a ${offPath?.kind} net`})`, options.source);
     }
     this.history = new ObservationHistory(config.observation.features, config.observation.horizon);
     const dims = this.net.dims;

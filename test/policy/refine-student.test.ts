@@ -57,7 +57,7 @@ describe('the refined student (flowpolicy refine)', () => {
     const tfjs = loadPolicy(refinedPath, { kind: 'student', engine: 'tfjs' }).policy;
     const rt = loadPolicy(refinedPath, { kind: 'student' }).policy;
     const int16 = loadPolicy(refinedPath, { kind: 'student', kernel: 'wasm-int16' }).policy;
-    expect([tfjs.engine, rt.engine, int16.engine]).toEqual(['realtime', 'realtime', 'realtime'].map((e, i) => (i === 0 ? 'tfjs' : e)));
+    expect([tfjs.engine, rt.engine, int16.engine]).toEqual(['tfjs', 'realtime', 'realtime']);
     const D = a.chunkSize;
     expect(tfjs.latentDim).toBe(2 * D);
 
@@ -90,7 +90,7 @@ describe('the refined student (flowpolicy refine)', () => {
     const ref = tfjs.act(obs, { latent: one });
     expect(ref.nfe).toBe(2);
     expect(maxAbsDiff(rt.act(obs, { latent: one }).actions, ref.actions)).toBeLessThan(1e-2);
-    // int16 products: within about a hundredth of a pixel-scale unit here too, and not the float32 bits.
+    // int16 products: within half a unit of these 512-wide action ranges, and not the float32 bits.
     const q = maxAbsDiff(int16.act(obs, { latent: one }).actions, ref.actions);
     expect(q).toBeLessThan(0.5);
     expect(q).toBeGreaterThan(0);

@@ -14,7 +14,7 @@ import { INT16_GROUP, INT16_LEVELS } from '../../src/policy/realtime-kernels.js'
 import { RealtimeMlp, type RealtimeKernel } from '../../src/policy/realtime-mlp.js';
 import { StudentConfig, studentConfigFor } from '../../src/policy/student-config.js';
 import { LATENT_PROJECTION, StudentPolicy, studentNetOf } from '../../src/policy/student-policy.js';
-import { REFINE_PREFIX } from '../../src/policy/student-config.js';
+import { refinedStudent } from '../../src/policy/refine-student.js';
 import { frame, smallConfig, workspaceStats } from '../helpers/policy.js';
 import { tempDir } from '../helpers/tmp.js';
 import { TEST_BACKEND } from '../helpers/backend.js';
@@ -291,12 +291,10 @@ describe('the real-time forward pass', () => {
     const n = 20_000;
     // A refined student (a second net after the trunk: StudentRefine) takes the same path twice.
     const plain = StudentPolicy.fromTeacher(t);
-    const refinedWeights = plain.toWeights();
-    for (const [k, w] of t.params.toWeights()) refinedWeights.set(`${REFINE_PREFIX}${k}`, w);
-    const refined = { ...plain.config, refine: { time: 0.85, net: t.config.net } };
+    const refined = refinedStudent({ config: plain.config, stats: plain.stats, weights: plain.toWeights() }, { config: t.config, stats: t.stats, weights: t.params.toWeights() }, 0.85);
     const cases = [...kernels, ...(RealtimeMlp.simdAvailable() ? (['wasm-int16'] as const) : [])].flatMap((kernel) => [
       { kernel, name: kernel, make: () => StudentPolicy.fromTeacher(t, { kernel, clock }) },
-      { kernel, name: `${kernel}, refined`, make: () => new StudentPolicy(refined, t.stats, refinedWeights, { kernel, clock }) },
+      { kernel, name: `${kernel}, refined`, make: () => new StudentPolicy(refined.config, refined.stats, refined.weights, { kernel, clock }) },
     ]);
     for (const { name: kernel, make } of cases) {
       const s = make();
