@@ -25,12 +25,13 @@ episodes=64        # simulator episodes the first student plays
 time=0.9           # refine: share of the student's chunk kept before the teacher step
 flowpolicy=(node "$here/../../dist/src/cli/main.js")
 
-# distill <teacher> <config> <out> [flags...]: a new run, or the interrupted one resumed.
+# distill <teacher> <config> <out> [location flags...]: a new run, or the interrupted one resumed
+# (the flags name only where inputs lie, so a work folder moved since resumes from its new place).
 distill() {
   local teacher="$1" config="$2" out="$3"
   shift 3
   if [ -f "$out/train-state.fpk" ]; then
-    "${flowpolicy[@]}" distill "$teacher" --out "$out" --resume
+    "${flowpolicy[@]}" distill "$teacher" --out "$out" --resume "$@"
   else
     "${flowpolicy[@]}" distill "$teacher" --config "$config" --out "$out" "$@"
   fi

@@ -124,9 +124,16 @@ export function flagValues(opts: Record<string, unknown>, shortcuts: readonly Co
   return out;
 }
 
-/** A resumed run keeps its config: only its length (train.steps) may change. */
-export function assertResumable(values: readonly [string, unknown][]): void {
+/**
+ * A resumed run keeps its config: only its length (train.steps) may change,
+ * and the `locations` (paths to inputs whose contents the run checks, for a
+ * run folder moved with its data) may point elsewhere.
+ */
+export function assertResumable(values: readonly [string, unknown][], locations: readonly string[] = []): void {
   for (const [path] of values) {
-    if (path !== 'train.steps') throw new InputError(`--${path}`, 'given', 'no config change on --resume except train.steps (--steps)');
+    if (path !== 'train.steps' && !locations.includes(path)) {
+      const also = locations.length > 0 ? ` and the new locations of moved inputs (${locations.map((l) => `--${l}`).join(', ')})` : '';
+      throw new InputError(`--${path}`, 'given', `no config change on --resume except train.steps (--steps)${also}`);
+    }
   }
 }

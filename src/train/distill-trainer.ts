@@ -60,9 +60,42 @@ export interface DistillResult extends RunResult {
   cache: { dir: string; builtParts: number; reusedParts: number };
 }
 
-/** The run config as canonical JSON, ignoring train.steps (which a resume may extend), plus the teacher's digest. */
-function runIdentity(config: DistillConfig, teacherDigest: string): string {
+/**
+ * What a resumed run must match, as canonical JSON: the config without
+ * train.steps (which a resume may extend) and without the paths that only
+ * locate its inputs (the teacher, the dataset, the closed-loop
+ * observations, the cache folder), plus the digests of what those paths
+ * hold: the teacher checkpoint and the observation windows distilled on. A
+ * run folder moved together with its teacher and data therefore resumes
+ * from the new paths.
+ */
+function runIdentity(config: DistillConfig, teacherDigest: string, windowsDigest: string): string {
+  const { teacher: _teacher, dataset, observations, ...rest } = config;
+  return JSON.stringify({
+    ...rest,
+    train: { ...config.train, steps: undefined },
+    // The cache checks its own contents (teacher digest, conditions) wherever it lies.
+    cache: { ...config.cache, dir: undefined },
+    dataset: dataset && { ...dataset, path: undefined },
+    observations: observations?.map((o) => ({ ...o, path: undefined })),
+    teacherDigest,
+    windowsDigest,
+  });
+}
+
+/** The identity written by versions before runIdentity left the paths out, so that their runs still resume in place. */
+function pathIdentity(config: DistillConfig, teacherDigest: string): string {
   return JSON.stringify({ ...config, train: { ...config.train, steps: undefined }, teacherDigest });
+}
+
+/** The teacher digest a run's identity records (either form), or null when it cannot be read. */
+function recordedTeacherDigest(identity: string): string | null {
+  try {
+    const digest = (JSON.parse(identity) as { teacherDigest?: unknown }).teacherDigest;
+    return typeof digest === 'string' ? digest : null;
+  } catch {
+    return null;
+  }
 }
 
 /** What every distillation starts from: the run folder, the teacher, its training windows. */
@@ -167,11 +200,11 @@ export async function openDistillation(
     throw new InputError('config.kind', t0.config.kind, "'flow' or 'lfm' (a flow-matching teacher or an LFM chain): this checkpoint holds a one-step student", teacherPath);
   }
   const teacher = t0.config.kind === 'lfm' ? new LocalFlowPolicy(t0.config, t0.stats, t0.weights, { source: teacherPath }) : new FlowPolicy(t0.config, t0.stats, t0.weights, { source: teacherPath });
-  const identity = runIdentity(config, teacherDigest);
-  // A resumed run must be the same run: checked before anything in the folder is touched.
   const state = options.resume && existsSync(files.state) ? loadTrainState(files.state) : null;
-  if (state && state.config !== identity) {
-    throw new InputError('--resume', runDir, 'the same distillation config and teacher as the run being resumed (only train.steps may change)');
+  const recordedDigest = state && recordedTeacherDigest(state.config);
+  if (recordedDigest && recordedDigest !== teacherDigest) {
+    teacher.dispose();
+    throw new InputError('teacher', config.teacher, `the teacher checkpoint of the run being resumed (sha256 ${recordedDigest.slice(0, 12)}...; this one is ${teacherDigest.slice(0, 12)}...)`, teacherPath);
   }
 
   // The teacher's training windows: its own dataset config and split unless given.
@@ -201,6 +234,12 @@ export async function openDistillation(
   // under the same seed each row would start from its window's noise and repeat its draws nearly,
   // so each copy gets a seed of its own. Closed-loop sets keep the cache seed (their caches stay valid).
   const segmentSeeds = segments.map((_, i) => (i <= visited.length ? config.cache.seed : config.cache.seed + i - visited.length));
+  // A resumed run must be the same run: checked before anything in the folder is touched.
+  const identity = runIdentity(config, teacherDigest, digestOf(conds));
+  if (state && state.config !== identity && state.config !== pathIdentity(config, teacherDigest)) {
+    teacher.dispose();
+    throw new InputError('--resume', runDir, 'the same distillation config, teacher and observation windows as the run being resumed (only train.steps may change)');
+  }
 
   return {
     runDir,

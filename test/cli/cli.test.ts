@@ -58,6 +58,9 @@ describe('flowpolicy CLI', () => {
     expect(info.config.net).toMatchObject({ kind: 'mlp', hidden: 64, layers: 2 });
     expect(info.stats.action.min).toEqual([12, 25]);
     expect(info.meta.step).toBe(40);
+    // The run folder stands for its checkpoint, as in eval and sample.
+    const folder = JSON.parse(runCli(['inspect', run, '--json']).stdout);
+    expect(folder).toMatchObject({ path: ckpt, parameters: info.parameters, meta: { step: 40 } });
     const h = runCli(['inspect', ckpt, '--backend', 'cpu']);
     expect(h.stdout).toMatch(/parameters\s+\d[\d,]* in \d+ tensors/);
     expect(h.stdout).toMatch(/runs here on\s+cpu/);

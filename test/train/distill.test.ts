@@ -1,4 +1,5 @@
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/core/backend.js';
@@ -19,7 +20,7 @@ import { trainFlowPolicy } from '../../src/train/flow-trainer.js';
 import { MetricsLog } from '../../src/train/metrics-log.js';
 import { slicedWasserstein } from '../../src/flow/sliced-wasserstein.js';
 import { partPath } from '../../src/train/teacher-cache.js';
-import { loadTrainState } from '../../src/train/train-state.js';
+import { loadTrainState, saveTrainState } from '../../src/train/train-state.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { TEST_BACKEND } from '../helpers/backend.js';
@@ -460,6 +461,62 @@ describe('distillation runs: resume, cache, bad input', () => {
     const records = (run: string) => MetricsLog.read(join(dir, run, DISTILL_FILES.metrics)).map((r) => [r.step, r.loss]);
     expect(records('cut').map((r) => r[0])).toEqual(records('whole').map((r) => r[0]));
     expect(records('cut').slice(0, 2)).toEqual(records('whole').slice(0, 2));
+  });
+
+  it('a run written before the identity left out paths still resumes in place', async () => {
+    const run = join(dir, 'legacy');
+    await distillStudent(small(10), { runDir: run, dataset });
+    const statePath = join(run, DISTILL_FILES.state);
+    const state = loadTrainState(statePath);
+    const config = small(10);
+    const teacherDigest = createHash('sha256').update(readFileSync(join(teacherDir, 'checkpoint.fpk'))).digest('hex');
+    // The earlier identity: the whole config (paths included) without train.steps, plus the teacher's digest.
+    saveTrainState(statePath, { ...state, config: JSON.stringify({ ...config, train: { ...config.train, steps: undefined }, teacherDigest }) });
+    expect(await distillStudent(small(14), { runDir: run, dataset, resume: true })).toMatchObject({ step: 14, interrupted: false });
+    // A changed config is still refused under the old identity.
+    saveTrainState(statePath, { ...state, config: JSON.stringify({ ...config, train: { ...config.train, steps: undefined }, teacherDigest }) });
+    await expect(distillStudent(distill({ objective: { m: 9 } }), { runDir: run, dataset, resume: true })).rejects.toThrow(/the same distillation config, teacher and observation windows/);
+  });
+
+  it('a run folder moved with its teacher and observations resumes from the new paths; other contents are refused', async () => {
+    const before = join(dir, 'move-a');
+    const after = join(dir, 'move-b');
+    mkdirSync(before);
+    cpSync(teacherDir, join(before, 'teacher'), { recursive: true });
+    cpSync(datasetPath, join(before, 'visited.zarr'), { recursive: true });
+    const args = ['--k', '2', '--m', '4', '--teacher-steps', '4', '--batch-size', '8', '--cache.partWindows', '1024', '--no-progress', '--json'];
+    const first = runCli(['distill', join(before, 'teacher'), '--out', join(before, 'run'), ...args, '--observations', join(before, 'visited.zarr'), '--steps', '6']);
+    expect(first.code, first.stderr).toBe(0);
+    renameSync(before, after);
+    const resume = (teacher: string, ...extra: string[]) => runCli(['distill', teacher, '--out', join(after, 'run'), '--resume', '--steps', '9', '--json', '--no-progress', ...extra]);
+    // The observations' old path is gone: named in the error, and the new one can be given.
+    const stale = resume(join(after, 'teacher'));
+    expect(stale.code).toBe(2);
+    expect(stale.stderr).toContain(join(before, 'visited.zarr'));
+    const miscounted = resume(join(after, 'teacher'), '--observations', `${join(after, 'visited.zarr')},${join(after, 'visited.zarr')}`);
+    expect(miscounted.code).toBe(2);
+    expect(miscounted.stderr).toContain('1 paths, one for each set of observations of the resumed run');
+    // A checkpoint that is not the run's teacher is refused, naming both digests, and nothing is written.
+    const other = readCheckpoint(join(after, 'teacher', 'checkpoint.fpk'));
+    const [name, w] = [...other.weights][0];
+    other.weights.set(name, { shape: w.shape, data: w.data.map((v) => v + 0.01) });
+    saveCheckpoint(join(after, 'other.fpk'), other);
+    const configBefore = readFileSync(join(after, 'run', DISTILL_FILES.config), 'utf8');
+    const foreign = resume(join(after, 'other.fpk'), '--observations', join(after, 'visited.zarr'));
+    expect(foreign.code).toBe(2);
+    expect(foreign.stderr).toMatch(/teacher = .*other\.fpk.*expected the teacher checkpoint of the run being resumed \(sha256 [0-9a-f]{12}\.\.\.; this one is [0-9a-f]{12}\.\.\.\)/);
+    expect(readFileSync(join(after, 'run', DISTILL_FILES.config), 'utf8')).toBe(configBefore);
+    // Other observations at the new path are refused too: the run checks the windows, not their path.
+    await writeMixture(join(after, 'other.zarr'), 4, 192, 12);
+    const windows = resume(join(after, 'teacher'), '--observations', join(after, 'other.zarr'));
+    expect(windows.code).toBe(2);
+    expect(windows.stderr).toContain('the same distillation config, teacher and observation windows as the run being resumed');
+    const ok = resume(join(after, 'teacher'), '--observations', join(after, 'visited.zarr'));
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ step: 9, interrupted: false, cache: { builtParts: 0 } });
+    const recorded = JSON.parse(readFileSync(join(after, 'run', DISTILL_FILES.config), 'utf8'));
+    expect(recorded.teacher).toBe(join(after, 'teacher'));
+    expect(recorded.observations).toEqual([{ path: join(after, 'visited.zarr'), every: 1 }]);
   });
 
   it('an interrupted cache build continues where it stopped, to the same samples', async () => {

@@ -30,6 +30,9 @@ const SHORTCUTS: ConfigShortcut[] = [
   ['--seed <n>', 'seed', 'train.seed', 'seed of latents, batches and the latent projection'],
 ];
 
+/** Config paths that may name a new location on --resume (the run checks what they hold). */
+const RELOCATABLE = ['dataset.path', 'observations', 'cache.dir'];
+
 /** What each distillation target runs. */
 const TRAINERS = { student: distillStudent, blocks: distillBlocks, reflow: reflowTeacher } as const;
 
@@ -41,7 +44,7 @@ export function distillCommand(): Command {
     .description('Distil a flow-matching teacher or an LFM chain into a one-step student (IMLE): one network call per action chunk; or each block of an LFM chain to one step; or reflow a teacher into a straighter flow')
     .argument('<teacher>', 'teacher checkpoint (.fpk) or its run folder: a flow policy, or an LFM chain (sampled through all its blocks)')
     .requiredOption('--out <dir>', 'run folder of the student')
-    .option('--resume', 'continue the distillation in --out from its last save (train.steps may be raised)')
+    .option('--resume', 'continue the distillation in --out from its last save (train.steps may be raised; a run moved with its teacher and data takes their new paths: <teacher>, --dataset, --observations, --cache.dir)')
     .option('--config <file>', 'distillation config (JSON); flags override its fields')
     .option('--backend <name>', `tensor backend: ${BACKEND_CHOICES} (env FLOWPOLICY_BACKEND)`)
     .option('--json', 'print one JSON object with the results on stdout')
@@ -91,8 +94,18 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
     if (resume) {
       if (opts.config !== undefined) throw new InputError('--config', opts.config, 'no --config with --resume (the run keeps its own config.json)');
       raw = readJsonFile(configPath, '--resume') as Record<string, unknown>;
-      if (raw.teacher !== teacherArg) throw new InputError('<teacher>', teacherArg, `the teacher of the resumed run (${String(raw.teacher)})`);
-      assertResumable(values);
+      // The teacher, dataset and observations may have moved with the run: the run checks their contents, not their paths.
+      raw.teacher = teacherArg;
+      assertResumable(values, RELOCATABLE);
+      const recorded = raw.observations;
+      const moved = values.find(([path]) => path === 'observations')?.[1];
+      if (typeof moved === 'string' && Array.isArray(recorded)) {
+        // Plain paths re-point the recorded sets, which keep their other fields (every).
+        const paths = moved.split(',');
+        if (paths.length !== recorded.length) throw new InputError('--observations', moved, `${recorded.length} paths, one for each set of observations of the resumed run`);
+        raw.observations = recorded.map((o: unknown, i) => ({ ...(o as object), path: paths[i] }));
+        values.splice(values.findIndex(([path]) => path === 'observations'), 1);
+      }
     } else {
       raw = deepMerge({}, opts.config !== undefined ? readJsonFile(String(opts.config), '--config') : {}) as Record<string, unknown>;
       raw.teacher = teacherArg;

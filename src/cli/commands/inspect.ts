@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { useBackend } from '../../core/backend.js';
 import { policyRegistry, readCheckpoint } from '../../policy/checkpoint.js';
+import { resolveCheckpointPath } from '../../policy/policy-source.js';
 import { blockCount } from '../../policy/lfm-config.js';
 import { latentDimOf } from '../../policy/student-config.js';
 import { info, printJson, table } from '../output.js';
@@ -11,12 +12,13 @@ const fmt = (a: number[]): string => `[${a.map((v) => (Math.abs(v) >= 1000 || (M
 export function inspectCommand(): Command {
   return new Command('inspect')
     .description('Print a checkpoint: config, normalisation statistics, parameter count, backend')
-    .argument('<checkpoint>', 'checkpoint file (.fpk)')
+    .argument('<checkpoint>', 'checkpoint file (.fpk), or a run or preset folder (its checkpoint)')
     .option('--backend <name>', 'tensor backend to report as the one that would run it (env FLOWPOLICY_BACKEND)')
     .option('--json', 'print one JSON object on stdout')
-    .addHelpText('after', '\nExample:\n  flowpolicy inspect runs/pusht/checkpoint.fpk --json')
-    .action(async (checkpoint: string, opts: { backend?: string; json?: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  flowpolicy inspect runs/pusht/checkpoint.fpk --json\n  flowpolicy inspect policies/pusht-state')
+    .action(async (given: string, opts: { backend?: string; json?: boolean }) => {
       const backend = await useBackend(opts.backend);
+      const checkpoint = resolveCheckpointPath(given, 'checkpoint');
       const c = readCheckpoint(checkpoint);
       // Building the network (no weights) checks the stored tensors against the config.
       const registry = policyRegistry(c.config);
