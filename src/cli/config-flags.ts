@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { Option, type Command } from 'commander';
 import type { z } from 'zod';
 import { InputError } from '../core/errors.js';
@@ -127,13 +128,16 @@ export function flagValues(opts: Record<string, unknown>, shortcuts: readonly Co
 /**
  * A resumed run keeps its config: only its length (train.steps) may change,
  * and the `locations` (paths to inputs whose contents the run checks, for a
- * run folder moved with its data) may point elsewhere.
+ * run folder moved with its data) may point elsewhere. A flag repeating the
+ * run's own value (from its `recorded` config.json) changes nothing and is
+ * accepted.
  */
-export function assertResumable(values: readonly [string, unknown][], locations: readonly string[] = []): void {
-  for (const [path] of values) {
-    if (path !== 'train.steps' && !locations.includes(path)) {
-      const also = locations.length > 0 ? ` and the new locations of moved inputs (${locations.map((l) => `--${l}`).join(', ')})` : '';
-      throw new InputError(`--${path}`, 'given', `no config change on --resume except train.steps (--steps)${also}`);
-    }
+export function assertResumable(values: readonly [string, unknown][], recorded: Record<string, unknown>, locations: readonly string[] = []): void {
+  for (const [path, value] of values) {
+    if (path === 'train.steps' || locations.includes(path)) continue;
+    const current = path.split('.').reduce<unknown>((node, key) => (isPlainObject(node) ? node[key] : undefined), recorded);
+    if (isDeepStrictEqual(current, value)) continue;
+    const also = locations.length > 0 ? ` and the new locations of moved inputs (${locations.map((l) => `--${l}`).join(', ')})` : '';
+    throw new InputError(`--${path}`, value, `the resumed run's ${JSON.stringify(current)} (no config change on --resume except train.steps (--steps)${also})`);
   }
 }

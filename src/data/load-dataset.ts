@@ -12,7 +12,7 @@ import { importFlowpolicyZarr, isFlowpolicyDataset } from './import/flowpolicy-z
  * Policy replay buffers (Zarr v2). LeRobot and robomimic plug in here.
  */
 export async function loadDataset(path: string): Promise<EpisodeDataset> {
-  if (!existsSync(path)) throw new InputError('dataset', path, 'an existing dataset path (a Diffusion Policy .zarr directory)');
+  if (!existsSync(path)) throw new InputError('dataset', path, 'an existing dataset path (a .zarr directory: Diffusion Policy\'s replay buffer or one written by flowpolicy)');
   if (isFlowpolicyDataset(path)) return importFlowpolicyZarr(path);
   if (existsSync(join(path, '.zgroup'))) return importDiffusionPolicyZarr(path);
   throw new InputError('dataset', path, 'a dataset in a known format: a Diffusion Policy Zarr v2 store (directory with .zgroup)');

@@ -153,5 +153,8 @@ describe('the refined student (flowpolicy refine)', () => {
     const ev = runCli(['eval', out, '--episodes', '1', '--max-steps', '16', '--workers', '1', '--json', '--kernel', 'wasm-int16']);
     expect(ev.code, ev.stderr).toBe(0);
     expect(JSON.parse(ev.stdout)).toMatchObject({ policyKind: 'student', kernel: 'wasm-int16', policyCalls: 2 });
+    // The text summary says what ran it.
+    const text = runCli(['eval', out, '--episodes', '1', '--max-steps', '16', '--workers', '1', '--kernel', 'wasm-int16']);
+    expect(text.stdout).toMatch(/backend\s+\S+, real-time kernel wasm-int16/);
   });
 });

@@ -39,7 +39,7 @@ export async function openConnection(url: string, authText?: string, timeoutMs =
 export function deployCommand(): Command {
   return new Command('deploy')
     .description('Run a policy on a robot over ROS (rosbridge): observations from topics, commands at a fixed rate, safety limits')
-    .argument('<policy>', 'checkpoint file (.fpk), or scripted:<sine|constant|hold|nan>[?key=value&...] (joint-space test policies)')
+    .argument('<policy>', 'checkpoint file (.fpk), run or preset folder, or scripted:<sine|constant|hold|nan>[?key=value&...] (joint-space test policies)')
     .requiredOption('--ros <url>', 'rosbridge WebSocket URL, e.g. ws://127.0.0.1:9090')
     .requiredOption('--config <robot.json>', 'robot config: topics, joints, limits, rate, merge mode, ROS version')
     .option('--duration <seconds>', 'stop (cleanly) after this long')

@@ -96,7 +96,7 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
       raw = readJsonFile(configPath, '--resume') as Record<string, unknown>;
       // The teacher, dataset and observations may have moved with the run: the run checks their contents, not their paths.
       raw.teacher = teacherArg;
-      assertResumable(values, RELOCATABLE);
+      assertResumable(values, raw, RELOCATABLE);
       const recorded = raw.observations;
       const moved = values.find(([path]) => path === 'observations')?.[1];
       if (typeof moved === 'string' && Array.isArray(recorded)) {

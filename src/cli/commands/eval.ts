@@ -85,6 +85,7 @@ Examples:
               : []),
             ['mean episode length', summary.meanEpisodeLength.toFixed(1)],
             ['policy latency p50 / p99', `${summary.latencyMsP50.toFixed(2)} / ${summary.latencyMsP99.toFixed(2)} ms`],
+            ['backend', `${summary.backend}${summary.kernel ? `, real-time kernel ${summary.kernel}` : ''}`],
             ['wall time', `${summary.wallSeconds.toFixed(1)} s, ${summary.workers} workers`],
           ])}\n`,
         );

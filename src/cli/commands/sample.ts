@@ -4,6 +4,7 @@ import { InputError } from '../../core/errors.js';
 import { SOLVERS } from '../../flow/ode.js';
 import { loadPolicy } from '../../policy/checkpoint.js';
 import { LocalFlowPolicy } from '../../policy/local-flow-policy.js';
+import { resolveCheckpointPath } from '../../policy/policy-source.js';
 import type { ObservationFrame } from '../../policy/policy.js';
 import { info, printJson } from '../output.js';
 import { readJsonArg } from '../read-json.js';
@@ -12,7 +13,7 @@ import { intFlag } from '../numbers.js';
 export function sampleCommand(): Command {
   return new Command('sample')
     .description('Run a checkpoint on an observation and print the action chunk')
-    .argument('<checkpoint>', 'checkpoint file (.fpk)')
+    .argument('<checkpoint>', 'checkpoint file (.fpk), or a run or preset folder (its checkpoint)')
     .requiredOption('--obs <json>', 'observation: a frame {"feature": [values], ...} or an array of To frames; inline JSON, @file.json or - (stdin)')
     .option('--seed <n>', 'seed of the initial noise', '0')
     .option('--noise <json>', 'explicit initial noise (horizon x action dim values) instead of a seeded draw')
@@ -37,7 +38,7 @@ Example:
       if (noise !== undefined && !(Array.isArray(noise) && noise.every((v) => typeof v === 'number'))) {
         throw new InputError('--noise', opts.noise, 'a JSON array of numbers');
       }
-      const { policy } = loadPolicy(checkpoint, { seed });
+      const { policy } = loadPolicy(resolveCheckpointPath(checkpoint, 'checkpoint'), { seed });
       const solver = {
         ...(opts.solver !== undefined ? { method: opts.solver as (typeof SOLVERS)[number] } : {}),
         ...(opts.steps !== undefined ? { steps: intFlag(String(opts.steps), '--steps', 1) } : {}),

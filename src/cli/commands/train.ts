@@ -97,7 +97,7 @@ train.steps cannot change on resume).`,
       if (opts.config !== undefined) throw new InputError('--config', opts.config, 'no --config with --resume (the run keeps its own config.json)');
       if (opts.out !== undefined && opts.out !== runDir) throw new InputError('--out', opts.out, `the resumed folder ${runDir} or nothing`);
       raw = readJsonFile(join(runDir, RUN_FILES.config), '--resume') as Record<string, unknown>;
-      assertResumable(values);
+      assertResumable(values, raw);
     } else {
       runDir = opts.out !== undefined ? String(opts.out) : join('runs', timestamp());
       raw = deepMerge(BASE, opts.config !== undefined ? readJsonFile(String(opts.config), '--config') : {}) as Record<string, unknown>;
