@@ -70,13 +70,14 @@ export interface DistillResult extends RunResult {
  * from the new paths.
  */
 function runIdentity(config: DistillConfig, teacherDigest: string, windowsDigest: string): string {
-  const { teacher: _teacher, dataset, observations, ...rest } = config;
+  // The dataset settings only choose the training windows, which windowsDigest covers (so a run whose dataset
+  // came from its teacher's run can be given --dataset when that moved).
+  const { teacher: _teacher, dataset: _dataset, observations, ...rest } = config;
   return JSON.stringify({
     ...rest,
     train: { ...config.train, steps: undefined },
     // The cache checks its own contents (teacher digest, conditions) wherever it lies.
     cache: { ...config.cache, dir: undefined },
-    dataset: dataset && { ...dataset, path: undefined },
     observations: observations?.map((o) => ({ ...o, path: undefined })),
     teacherDigest,
     windowsDigest,
@@ -156,7 +157,7 @@ function observationWindows(teacher: FlowPolicy | LocalFlowPolicy, dataset: Epis
  * its run folder: a training run's, or a reflow run's (its own dataset, or
  * else that of the teacher it reflowed, followed back to a training run).
  */
-function teacherDataset(teacherPath: string, seen: string[] = []): DistillDataset {
+export function teacherDataset(teacherPath: string, seen: string[] = []): DistillDataset {
   const runConfigPath = join(dirname(teacherPath), RUN_FILES.config);
   if (!existsSync(runConfigPath)) {
     throw new InputError('dataset', undefined, `dataset.path (--dataset): ${teacherPath} has no ${RUN_FILES.config} beside it to take the teacher's dataset from`);

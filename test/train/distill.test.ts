@@ -484,13 +484,17 @@ describe('distillation runs: resume, cache, bad input', () => {
     mkdirSync(before);
     cpSync(teacherDir, join(before, 'teacher'), { recursive: true });
     cpSync(datasetPath, join(before, 'visited.zarr'), { recursive: true });
+    // The teacher's own dataset moves too: its run's config.json names it.
+    cpSync(datasetPath, join(before, 'data.zarr'), { recursive: true });
+    const teacherRun = JSON.parse(readFileSync(join(before, 'teacher', 'config.json'), 'utf8'));
+    writeFileSync(join(before, 'teacher', 'config.json'), JSON.stringify({ ...teacherRun, dataset: { ...teacherRun.dataset, path: join(before, 'data.zarr') } }));
     const args = ['--k', '2', '--m', '4', '--teacher-steps', '4', '--batch-size', '8', '--cache.partWindows', '1024', '--no-progress', '--json'];
     const first = runCli(['distill', join(before, 'teacher'), '--out', join(before, 'run'), ...args, '--observations', join(before, 'visited.zarr'), '--steps', '6']);
     expect(first.code, first.stderr).toBe(0);
     renameSync(before, after);
     const resume = (teacher: string, ...extra: string[]) => runCli(['distill', teacher, '--out', join(after, 'run'), '--resume', '--steps', '9', '--json', '--no-progress', ...extra]);
     // The observations' old path is gone: named in the error, and the new one can be given.
-    const stale = resume(join(after, 'teacher'));
+    const stale = resume(join(after, 'teacher'), '--dataset', join(after, 'data.zarr'));
     expect(stale.code).toBe(2);
     expect(stale.stderr).toContain(join(before, 'visited.zarr'));
     const miscounted = resume(join(after, 'teacher'), '--observations', `${join(after, 'visited.zarr')},${join(after, 'visited.zarr')}`);
@@ -508,15 +512,22 @@ describe('distillation runs: resume, cache, bad input', () => {
     expect(readFileSync(join(after, 'run', DISTILL_FILES.config), 'utf8')).toBe(configBefore);
     // Other observations at the new path are refused too: the run checks the windows, not their path.
     await writeMixture(join(after, 'other.zarr'), 4, 192, 12);
-    const windows = resume(join(after, 'teacher'), '--observations', join(after, 'other.zarr'));
+    const windows = resume(join(after, 'teacher'), '--observations', join(after, 'other.zarr'), '--dataset', join(after, 'data.zarr'));
     expect(windows.code).toBe(2);
     expect(windows.stderr).toContain('the same distillation config, teacher and observation windows as the run being resumed');
-    const ok = resume(join(after, 'teacher'), '--observations', join(after, 'visited.zarr'));
+    // The dataset the moved teacher's config names is gone as well: given anew with --dataset.
+    const noData = resume(join(after, 'teacher'), '--observations', join(after, 'visited.zarr'));
+    expect(noData.code).toBe(2);
+    expect(noData.stderr).toContain(join(before, 'data.zarr'));
+    const ok = resume(join(after, 'teacher'), '--observations', join(after, 'visited.zarr'), '--dataset', join(after, 'data.zarr'));
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ step: 9, interrupted: false, cache: { builtParts: 0 } });
     const recorded = JSON.parse(readFileSync(join(after, 'run', DISTILL_FILES.config), 'utf8'));
     expect(recorded.teacher).toBe(join(after, 'teacher'));
     expect(recorded.observations).toEqual([{ path: join(after, 'visited.zarr'), every: 1 }]);
+    // The teacher's split settings came with the new dataset path (not the defaults).
+    expect(recorded.dataset).toEqual({ path: join(after, 'data.zarr'), valRatio: teacherRun.dataset.valRatio, maxTrainEpisodes: teacherRun.dataset.maxTrainEpisodes, splitSeed: teacherRun.dataset.splitSeed });
+    expect(teacherRun.dataset.valRatio).not.toBe(DistillConfig.parse({ teacher: 'x', dataset: { path: 'x' } }).dataset!.valRatio);
   });
 
   it('an interrupted cache build continues where it stopped, to the same samples', async () => {

@@ -5,7 +5,8 @@ import { InputError } from '../../core/errors.js';
 import { parseInput } from '../../core/schema.js';
 import { DistillConfig } from '../../train/distill-config.js';
 import { distillBlocks } from '../../train/block-distill-trainer.js';
-import { DISTILL_FILES, distillStudent } from '../../train/distill-trainer.js';
+import { DISTILL_FILES, distillStudent, teacherDataset } from '../../train/distill-trainer.js';
+import { resolveCheckpointPath } from '../../policy/policy-source.js';
 import { reflowTeacher } from '../../train/reflow-trainer.js';
 import { addConfigFlags, assertResumable, configFlags, deepMerge, flagValues, setPath, type ConfigShortcut } from '../config-flags.js';
 import { interruptOnSigint } from '../interrupt.js';
@@ -97,6 +98,13 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
       // The teacher, dataset and observations may have moved with the run: the run checks their contents, not their paths.
       raw.teacher = teacherArg;
       assertResumable(values, raw, RELOCATABLE);
+      const movedData = values.find(([path]) => path === 'dataset.path')?.[1];
+      if (typeof movedData === 'string' && raw.dataset === undefined) {
+        // The run took its windows from its teacher's dataset: the same split settings, at the new path.
+        const { valRatio, maxTrainEpisodes, splitSeed } = teacherDataset(resolveCheckpointPath(teacherArg, 'teacher'));
+        raw.dataset = { path: movedData, valRatio, maxTrainEpisodes, splitSeed };
+        values.splice(values.findIndex(([path]) => path === 'dataset.path'), 1);
+      }
       const recorded = raw.observations;
       const moved = values.find(([path]) => path === 'observations')?.[1];
       if (typeof moved === 'string' && Array.isArray(recorded)) {
