@@ -40,6 +40,35 @@ const TRAINERS = { student: distillStudent, blocks: distillBlocks, reflow: reflo
 /** Config fields given as shortcuts are not repeated as dotted flags. */
 const FIELD_FLAGS = configFlags(DistillConfig).filter((f) => f.path !== 'teacher' && !SHORTCUTS.some(([, , path]) => path === f.path));
 
+/**
+ * The config of a run being resumed: its config.json with the teacher at
+ * the given path and the moved inputs' new locations (the run checks what
+ * they hold, not where: see runIdentity). Consumes the location flags it
+ * applies from `values`; any other change is refused.
+ */
+function resumedConfig(raw: Record<string, unknown>, teacherArg: string, values: [string, unknown][]): Record<string, unknown> {
+  const take = (path: string): unknown => {
+    const i = values.findIndex(([p]) => p === path);
+    return i < 0 ? undefined : values.splice(i, 1)[0][1];
+  };
+  assertResumable(values, raw, RELOCATABLE);
+  const out: Record<string, unknown> = { ...raw, teacher: teacherArg };
+  if (raw.dataset === undefined && values.some(([p]) => p === 'dataset.path')) {
+    // The run took its windows from its teacher's dataset: the same split settings, at the new path.
+    const { valRatio, maxTrainEpisodes, splitSeed } = teacherDataset(resolveCheckpointPath(teacherArg, 'teacher'));
+    out.dataset = { path: take('dataset.path'), valRatio, maxTrainEpisodes, splitSeed };
+  }
+  const moved = values.find(([p]) => p === 'observations')?.[1];
+  if (typeof moved === 'string' && Array.isArray(raw.observations)) {
+    // Plain paths re-point the recorded sets, which keep their other fields (every).
+    const paths = moved.split(',');
+    if (paths.length !== raw.observations.length) throw new InputError('--observations', moved, `${raw.observations.length} paths, one for each set of observations of the resumed run`);
+    take('observations');
+    out.observations = raw.observations.map((o: unknown, i) => ({ ...(o as object), path: paths[i] }));
+  }
+  return out;
+}
+
 export function distillCommand(): Command {
   const cmd = new Command('distill')
     .description('Distil a flow-matching teacher or an LFM chain into a one-step student (IMLE): one network call per action chunk; or each block of an LFM chain to one step; or reflow a teacher into a straighter flow')
@@ -94,26 +123,7 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
     const configPath = join(runDir, DISTILL_FILES.config);
     if (resume) {
       if (opts.config !== undefined) throw new InputError('--config', opts.config, 'no --config with --resume (the run keeps its own config.json)');
-      raw = readJsonFile(configPath, '--resume') as Record<string, unknown>;
-      // The teacher, dataset and observations may have moved with the run: the run checks their contents, not their paths.
-      raw.teacher = teacherArg;
-      assertResumable(values, raw, RELOCATABLE);
-      const movedData = values.find(([path]) => path === 'dataset.path')?.[1];
-      if (typeof movedData === 'string' && raw.dataset === undefined) {
-        // The run took its windows from its teacher's dataset: the same split settings, at the new path.
-        const { valRatio, maxTrainEpisodes, splitSeed } = teacherDataset(resolveCheckpointPath(teacherArg, 'teacher'));
-        raw.dataset = { path: movedData, valRatio, maxTrainEpisodes, splitSeed };
-        values.splice(values.findIndex(([path]) => path === 'dataset.path'), 1);
-      }
-      const recorded = raw.observations;
-      const moved = values.find(([path]) => path === 'observations')?.[1];
-      if (typeof moved === 'string' && Array.isArray(recorded)) {
-        // Plain paths re-point the recorded sets, which keep their other fields (every).
-        const paths = moved.split(',');
-        if (paths.length !== recorded.length) throw new InputError('--observations', moved, `${recorded.length} paths, one for each set of observations of the resumed run`);
-        raw.observations = recorded.map((o: unknown, i) => ({ ...(o as object), path: paths[i] }));
-        values.splice(values.findIndex(([path]) => path === 'observations'), 1);
-      }
+      raw = resumedConfig(readJsonFile(configPath, '--resume') as Record<string, unknown>, teacherArg, values);
     } else {
       raw = deepMerge({}, opts.config !== undefined ? readJsonFile(String(opts.config), '--config') : {}) as Record<string, unknown>;
       raw.teacher = teacherArg;
