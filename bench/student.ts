@@ -95,7 +95,7 @@ const kernels = RealtimeMlp.simdAvailable() ? (['wasm-simd', 'wasm-int16', 'js']
 const students: Record<string, StudentPolicy> = {};
 for (const kernel of kernels) students[`student, real-time (${kernel})`] = StudentPolicy.fromTeacher(teacher, { kernel });
 students['student, tfjs'] = StudentPolicy.fromTeacher(teacher, { engine: 'tfjs' });
-// The refined student (flowpolicy refine): the student, then one Euler step of the teacher from t = 0.85.
+// The refined student (flowpolicy refine): the student, then one Euler step of the teacher from t = 0.9.
 const plain = StudentPolicy.fromTeacher(teacher);
 const refined = refinedStudent({ config: plain.config, stats: plain.stats, weights: plain.toWeights() }, { config: teacher.config, stats: teacher.stats, weights: teacher.params.toWeights() }, 0.9);
 for (const kernel of kernels.filter((k) => k !== 'js')) students[`refined student, real-time (${kernel})`] = new StudentPolicy(refined.config, refined.stats, refined.weights, { kernel });

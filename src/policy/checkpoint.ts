@@ -13,7 +13,7 @@ import { FlowPolicyConfig, netDimsOf } from './config.js';
 import { FlowPolicy } from './flow-policy.js';
 import { LfmPolicyConfig } from './lfm-config.js';
 import { chainRegistry, LocalFlowPolicy } from './local-flow-policy.js';
-import { StudentConfig } from './student-config.js';
+import { kernelRefused, offRealtimePath, StudentConfig } from './student-config.js';
 import { StudentPolicy, studentNetOf, type StudentPolicyOptions } from './student-policy.js';
 
 /**
@@ -137,9 +137,8 @@ export function loadPolicy<K extends PolicyKind | undefined = undefined>(
   options: { seed?: number; kind?: K } & Pick<StudentPolicyOptions, 'engine' | 'kernel'> = {},
 ): { policy: PolicyOf<K>; meta: CheckpointMeta } {
   const c = readCheckpoint(path, { kind: options.kind }) as CheckpointContents;
-  if (options.kernel !== undefined && c.config.kind !== 'student') {
-    throw new InputError('kernel', options.kernel, `a policy with a real-time path (an MLP student); ${path} is a ${c.config.kind} policy`);
-  }
+  const off = options.kernel !== undefined ? offRealtimePath(c.config) : null;
+  if (off) throw kernelRefused(options.kernel!, path, off);
   const policy =
     c.config.kind === 'student'
       ? new StudentPolicy(c.config, c.stats, c.weights, { seed: options.seed, source: path, engine: options.engine, kernel: options.kernel })

@@ -5,7 +5,7 @@ import { loadPolicy, readCheckpoint } from './checkpoint.js';
 import type { Policy, PolicyIO } from './policy.js';
 import { PRESET_FILE, readPreset } from './preset.js';
 import { REALTIME_KERNELS, type RealtimeKernel } from './realtime-mlp.js';
-import { netOffRealtimePath } from './student-config.js';
+import { kernelRefused, offRealtimePath } from './student-config.js';
 
 /**
  * Where a policy comes from, as one string a user types and a worker
@@ -101,17 +101,15 @@ export interface OpenPolicyOptions {
 export function checkKernelOption(spec: string, given: string | undefined): RealtimeKernel | undefined {
   const kernel = kernelOf(spec, given);
   if (kernel === undefined || isScriptedSpec(spec)) return kernel;
-  const config = readCheckpoint(resolveCheckpointPath(spec)).config;
-  const off = config.kind === 'student' ? netOffRealtimePath(config) : undefined;
-  const what = config.kind !== 'student' ? `a ${config.kind} policy` : off ? `a student with a ${off.kind} net (it runs on tfjs)` : null;
-  if (what) throw new InputError('kernel', kernel, `a policy with a real-time path (an MLP student); ${spec} is ${what}`);
+  const off = offRealtimePath(readCheckpoint(resolveCheckpointPath(spec)).config);
+  if (off) throw kernelRefused(kernel, spec, off);
   return kernel;
 }
 
 /** The kernel asked for, or the preset's; checked against the kernels there are (not yet against the policy). */
 function kernelOf(spec: string, given: string | undefined): RealtimeKernel | undefined {
   if (isScriptedSpec(spec)) {
-    if (given !== undefined) throw new InputError('kernel', given, `a policy with a real-time path (an MLP student); ${spec} is a scripted policy`);
+    if (given !== undefined) throw kernelRefused(given, spec, 'a scripted policy');
     return undefined;
   }
   const kernel = given ?? readPreset(spec)?.config.kernel;

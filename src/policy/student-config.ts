@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InputError } from '../core/errors.js';
 import { NormMode } from '../data/normalizer.js';
 import { NetConfig } from '../nets/velocity-net.js';
 import { ActionSpec, checkPolicyIo, ObservationSpec, type FlowPolicyConfig } from './config.js';
@@ -58,6 +59,21 @@ export type StudentConfig = z.infer<typeof StudentConfig>;
 /** The first of a student's nets the real-time path cannot run (it is MLP-only), or undefined when it runs them all. */
 export function netOffRealtimePath(config: Pick<StudentConfig, 'net' | 'refine'>): NetConfig | undefined {
   return [config.net, config.refine?.net].find((n): n is NetConfig => n !== undefined && n.kind !== 'mlp');
+}
+
+/**
+ * What keeps a policy of this config off the real-time path (so a kernel
+ * choice means nothing for it), or null for an MLP student, which runs there.
+ */
+export function offRealtimePath(config: { kind: string; net?: NetConfig; refine?: StudentRefine }): string | null {
+  if (config.kind !== 'student') return `a ${config.kind} policy`;
+  const off = netOffRealtimePath({ net: config.net!, refine: config.refine });
+  return off ? `a student with a ${off.kind} net (it runs on tfjs)` : null;
+}
+
+/** The refusal of a real-time kernel for `source`, which is `what` (offRealtimePath's words). */
+export function kernelRefused(kernel: string, source: string, what: string): InputError {
+  return new InputError('kernel', kernel, `a policy with a real-time path (an MLP student); ${source} is ${what}`);
 }
 
 /** The latent size of a student: its latentDim, or the chunk size. */

@@ -178,7 +178,6 @@ export class StudentPolicy implements Policy {
   /** Views of latentDraw: the trunk's z, and a refined student's eps. */
   private readonly latentTrunk: Float32Array;
   private readonly latentEps: Float32Array;
-
   private readonly chunk: ActionChunk;
   private rng: Rng;
   private readonly clock: () => number;
@@ -231,7 +230,6 @@ export class StudentPolicy implements Policy {
     this.latentDraw = new Float32Array(this.latentDim);
     this.latentTrunk = this.latentDraw.subarray(0, this.net.trunkLatentDim);
     this.latentEps = this.latentDraw.subarray(this.net.trunkLatentDim);
-
     this.condViews = this.history.viewsOf(this.cond);
     this.chunk = {
       actions: new Float32Array(this.net.chunkSize),
