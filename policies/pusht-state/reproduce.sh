@@ -38,7 +38,7 @@ distill() {
 }
 
 if [ -f "$work/teacher/train-state.fpk" ]; then
-  "${flowpolicy[@]}" train --resume "$work/teacher"
+  "${flowpolicy[@]}" train --resume "$work/teacher" --dataset "$dataset"
 else
   "${flowpolicy[@]}" train --config "$here/train.json" --dataset "$dataset" --out "$work/teacher"
 fi

@@ -19,6 +19,7 @@ import type { RunConfig } from './config.js';
 import { MetricsLog } from './metrics-log.js';
 import { OptimizationLoop, runFolder, type RunHooks, type RunResult } from './optimization-loop.js';
 import { fixedPairs, PairBatcher, pairsLoss, regressionStep, windowPairSource, type PairRule } from './pair-batches.js';
+import { datasetDigest, matchedIdentity, trainIdentity } from './run-identity.js';
 import { loadTrainState, saveTrainState } from './train-state.js';
 
 /** The files of a run folder. */
@@ -50,9 +51,9 @@ export interface TrainResult extends RunResult {
   firstValLoss: number | null;
 }
 
-/** The run config as canonical JSON, ignoring train.steps (which a resume may extend). */
-function runIdentity(config: RunConfig): string {
-  return JSON.stringify({ ...config, train: { ...config.train, steps: undefined } });
+/** The run settings a resume must keep: the config without train.steps (which a resume may extend). */
+function resumedSettings(config: RunConfig): Record<string, unknown> & Pick<RunConfig, 'dataset'> {
+  return { ...config, train: { ...config.train, steps: undefined } };
 }
 
 /** Build the policy config a run implies, from the dataset's feature shapes. */
@@ -129,10 +130,12 @@ export async function trainFlowPolicy(
   const t = config.train;
   const { split, trainWindows, valWindows, stats } = runData(config, dataset, policyConfig);
 
-  const identity = runIdentity(config);
   const state = options.resume ? loadTrainState(files.state) : null;
-  if (state && state.config !== identity) {
-    throw new InputError('--resume', runDir, 'the same run config as the run being resumed (only train.steps may change)');
+  const settings = resumedSettings(config);
+  const digest = datasetDigest(dataset, [...config.dataset.obsKeys, config.dataset.actionKey]);
+  const identity = state ? matchedIdentity(state.config, settings, digest) : trainIdentity(settings, digest);
+  if (identity === null) {
+    throw new InputError('--resume', runDir, 'the same run config and dataset contents as the run being resumed (only train.steps may change; a moved dataset may be given at its new path)');
   }
   const policy = FlowPolicy.initialize(policyConfig, stats, t.seed);
   const net = policy.net;

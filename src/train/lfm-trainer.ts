@@ -28,6 +28,7 @@ import { policyConfigFor, RUN_FILES, runData, type TrainResult } from './flow-tr
 import { MetricsLog, type MetricRecord } from './metrics-log.js';
 import { OptimizationLoop, runFolder, type LoopOptions, type RunHooks } from './optimization-loop.js';
 import { fixedPairs, PairBatcher, pairsLoss, poolPairSource, regressionStep, type PairRule } from './pair-batches.js';
+import { datasetDigest, matchedIdentity, trainIdentity } from './run-identity.js';
 import { digestOf } from './teacher-cache.js';
 import { loadTrainState, saveTrainState, type TrainState } from './train-state.js';
 
@@ -269,12 +270,14 @@ export async function trainLocalFlowPolicy(
   if (config.policy.kind !== 'lfm') throw new InputError('policy.kind', config.policy.kind ?? 'flow', "'lfm' (trainFlowPolicy trains flow-matching policies)");
   const files = runFolder(runDir, LFM_FILES, options.resume === true, ['state']);
   const run = materialise(config);
-  const identity = JSON.stringify(run);
   const state = options.resume ? loadTrainState(files.state) : null;
-  if (state && (state.config !== identity || state.block === undefined)) {
-    throw new InputError('--resume', runDir, 'the same LFM run config as the run being resumed (train.steps included: it is split over the blocks)');
-  }
   const dataset = options.dataset ?? (await loadDataset(config.dataset.path));
+  const digest = datasetDigest(dataset, [...run.dataset.obsKeys, run.dataset.actionKey]);
+  // The saved block results are keyed to the identity, so a run keeps the form its state recorded.
+  const identity = state ? matchedIdentity(state.config, run, digest) : trainIdentity(run, digest);
+  if (identity === null || (state && state.block === undefined)) {
+    throw new InputError('--resume', runDir, 'the same LFM run config and dataset contents as the run being resumed (train.steps included: it is split over the blocks; a moved dataset may be given at its new path)');
+  }
   const policyConfig = lfmPolicyConfigFor(run, dataset);
   const t = run.train;
   const lfm = run.policy.lfm!;

@@ -13,7 +13,7 @@ import { distillStudent } from '../../src/train/distill-trainer.js';
 import { trainFlowPolicy } from '../../src/train/flow-trainer.js';
 import { blockBudget, LFM_FILES, trainLocalFlowPolicy } from '../../src/train/lfm-trainer.js';
 import { MetricsLog } from '../../src/train/metrics-log.js';
-import { loadTrainState } from '../../src/train/train-state.js';
+import { loadTrainState, saveTrainState } from '../../src/train/train-state.js';
 import { TEST_BACKEND } from '../helpers/backend.js';
 import { runCli } from '../helpers/cli.js';
 import { ringDataset, ringRunConfig } from '../helpers/ring.js';
@@ -122,6 +122,23 @@ describe('LFM training runs', () => {
     expect(readdirSync(join(runDir, LFM_FILES.blocks)).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
+  it('another dataset is refused on resume; a run written before the identity left the dataset path out resumes in place', async () => {
+    const runDir = join(dir, 'cut-legacy');
+    const controller = new AbortController();
+    await trainLocalFlowPolicy(config(), { runDir, dataset, hooks: { signal: controller.signal, onStep: (s) => s.step === 5 && controller.abort() } });
+    const other = ringDataset({ episodes: 4, frames: 256, seed: 12 });
+    await expect(trainLocalFlowPolicy(config(), { runDir, dataset: other, resume: true })).rejects.toThrow(/the same LFM run config and dataset contents/);
+    // The earlier identity: the run config as config.json holds it, dataset path included, no digest.
+    const statePath = join(runDir, LFM_FILES.state);
+    saveTrainState(statePath, { ...loadTrainState(statePath), config: JSON.stringify(config()) });
+    const resumed = await trainLocalFlowPolicy(config(), { runDir, dataset, resume: true });
+    expect(resumed).toMatchObject({ interrupted: false, step: 60 });
+    // Its block results were saved under the identity it recorded, and read back under it.
+    const a = readCheckpoint(join(dir, 'whole', LFM_FILES.checkpoint));
+    const b = readCheckpoint(resumed.checkpointPath);
+    for (const [name, w] of a.weights) expect(b.weights.get(name)!.data, name).toEqual(w.data);
+  });
+
   it('warm-starts each block from the last one: stopped as block 2 starts, the chain saved holds block 1 three times', async () => {
     const runDir = join(dir, 'cut-start-2');
     const controller = new AbortController();
@@ -194,7 +211,7 @@ describe('flowpolicy train --policy lfm-mlp', () => {
 
     const again = runCli(['train', '--resume', out, '--steps', '40']);
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/expected the same LFM run config as the run being resumed/);
+    expect(again.stderr).toMatch(/expected the same LFM run config and dataset contents as the run being resumed/);
   });
 
   it('refuses LFM settings on a flow policy and an unknown --policy', () => {

@@ -1,15 +1,16 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/core/backend.js';
 import { Rng } from '../../src/core/rng.js';
-import type { EpisodeDataset } from '../../src/data/episode-dataset.js';
+import { EpisodeDataset } from '../../src/data/episode-dataset.js';
 import { loadDataset } from '../../src/data/load-dataset.js';
 import { loadPolicy, readCheckpoint } from '../../src/policy/checkpoint.js';
 import { RunConfig, type RunConfigInput } from '../../src/train/config.js';
 import { RUN_FILES, trainFlowPolicy } from '../../src/train/flow-trainer.js';
 import { MetricsLog } from '../../src/train/metrics-log.js';
-import { loadTrainState } from '../../src/train/train-state.js';
+import { loadTrainState, saveTrainState } from '../../src/train/train-state.js';
+import { runCli } from '../helpers/cli.js';
 import { PUSHT_ZARR, tempDir } from '../helpers/tmp.js';
 import { TEST_BACKEND } from '../helpers/backend.js';
 
@@ -104,5 +105,43 @@ describe('training the Push-T state teacher on the real demonstrations', () => {
     expect(readCheckpoint(join(runDir, RUN_FILES.checkpoint)).meta.step).toBe(30);
     await expect(trainFlowPolicy(config(1000, { lr: 5e-4 }), { runDir, dataset, resume: true })).rejects.toThrow(/only train.steps may change/);
     await expect(trainFlowPolicy(config(1000), { runDir, dataset })).rejects.toThrow(/pass --resume to continue it/);
+  }, 120_000);
+
+  it('a run folder moved with its dataset resumes from the new path; other data is refused', async () => {
+    const before = join(dir, 'move-a');
+    const after = join(dir, 'move-b');
+    mkdirSync(before);
+    cpSync(PUSHT_ZARR, join(before, 'data.zarr'), { recursive: true });
+    const { dataset: _d, ...rest } = config(6);
+    writeFileSync(join(before, 'run.json'), JSON.stringify({ ...rest, train: { ...rest.train, saveEvery: 3 } }));
+    const first = runCli(['train', '--config', join(before, 'run.json'), '--dataset', join(before, 'data.zarr'), '--out', join(before, 'run'), '--json', '--no-progress']);
+    expect(first.code, first.stderr).toBe(0);
+    renameSync(before, after);
+    const resume = (...extra: string[]) => runCli(['train', '--resume', join(after, 'run'), '--steps', '9', '--json', '--no-progress', ...extra]);
+    // The old path is gone: named, with the way to give the new one.
+    const stale = resume();
+    expect(stale.code).toBe(2);
+    expect(stale.stderr).toContain(`dataset.path = "${join(before, 'data.zarr')}"`);
+    expect(stale.stderr).toContain('resumes with --dataset <its new path>');
+    // Another dataset, even at the run's own path, is refused by its contents, and nothing is written.
+    const configPath = join(after, 'run', RUN_FILES.config);
+    const recorded = readFileSync(configPath, 'utf8');
+    const action = dataset.feature('action');
+    const other = new EpisodeDataset({ ...dataset.features, action: { shape: action.shape, data: action.data.map((v, i) => (i === 0 ? v + 1 : v)) } }, dataset.episodeEnds, dataset.info);
+    const moved = RunConfig.parse({ ...JSON.parse(recorded), dataset: { ...JSON.parse(recorded).dataset, path: join(after, 'data.zarr') } });
+    await expect(trainFlowPolicy(moved, { runDir: join(after, 'run'), dataset: other, resume: true })).rejects.toThrow(/the same run config and dataset contents as the run being resumed/);
+    expect(readFileSync(configPath, 'utf8')).toBe(recorded);
+    const ok = resume('--dataset', join(after, 'data.zarr'));
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ step: 9, interrupted: false });
+    expect(JSON.parse(readFileSync(configPath, 'utf8')).dataset).toEqual({ ...JSON.parse(recorded).dataset, path: join(after, 'data.zarr') });
+    // A run written before the identity left the path out (the config with it, no digest) still resumes in place.
+    const statePath = join(after, 'run', RUN_FILES.state);
+    const state = loadTrainState(statePath);
+    const settings = JSON.parse(readFileSync(configPath, 'utf8'));
+    saveTrainState(statePath, { ...state, config: JSON.stringify({ ...settings, train: { ...settings.train, steps: undefined } }) });
+    const legacy = resume('--steps', '12');
+    expect(legacy.code, legacy.stderr).toBe(0);
+    expect(JSON.parse(legacy.stdout)).toMatchObject({ step: 12, interrupted: false });
   }, 120_000);
 });

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BACKEND_CHOICES, useBackend } from '../../core/backend.js';
 import { InputError } from '../../core/errors.js';
@@ -58,7 +59,7 @@ export function trainCommand(): Command {
     .description('Train a conditional flow-matching (or Local Flow Matching) policy on a dataset of demonstrations')
     .option('--config <file>', 'run config (JSON); flags override its fields')
     .option('--out <dir>', 'run folder (default: runs/<date>-<time>)')
-    .option('--resume <dir>', 'continue the run in <dir> from its last save (train.steps may be raised)')
+    .option('--resume <dir>', 'continue the run in <dir> from its last save (train.steps may be raised; a run moved with its dataset takes its new path with --dataset)')
     .option('--backend <name>', `tensor backend: ${BACKEND_CHOICES} (env FLOWPOLICY_BACKEND)`)
     .option('--json', 'print one JSON object with the results on stdout')
     .option('--no-progress', 'no progress output on stderr');
@@ -72,10 +73,13 @@ Examples:
   flowpolicy train --dataset data.zarr --policy unet1d --policy.net.downDims '[64,128,256]' --steps 20000
   flowpolicy train --dataset data.zarr --policy lfm-mlp --blocks 4 --policy.lfm.interpolant trigonometric --out runs/lfm
   flowpolicy train --resume runs/pusht --steps 16000
+  flowpolicy train --resume moved/pusht --dataset moved/pusht_cchi_v7_replay.zarr
 
 An LFM run trains its blocks one after another, train.steps split equally
 over them, and resumes at the block and step where it stopped (its
-train.steps cannot change on resume).`,
+train.steps cannot change on resume). A resumed run checks the contents of
+its dataset, not its path: a run folder moved with its dataset resumes with
+--dataset at the new path, and another dataset is refused.`,
   );
   cmd.action(async (opts: Record<string, unknown>) => {
     const backend = await useBackend(opts.backend as string | undefined);
@@ -97,7 +101,12 @@ train.steps cannot change on resume).`,
       if (opts.config !== undefined) throw new InputError('--config', opts.config, 'no --config with --resume (the run keeps its own config.json)');
       if (opts.out !== undefined && opts.out !== runDir) throw new InputError('--out', opts.out, `the resumed folder ${runDir} or nothing`);
       raw = readJsonFile(join(runDir, RUN_FILES.config), '--resume') as Record<string, unknown>;
-      assertResumable(values, raw);
+      // A run moved with its dataset takes the dataset's new path: the run checks what it holds (run-identity.ts).
+      assertResumable(values, raw, ['dataset.path']);
+      const recorded = (raw.dataset as { path?: unknown } | undefined)?.path;
+      if (typeof recorded === 'string' && !existsSync(recorded) && !values.some(([p]) => p === 'dataset.path')) {
+        throw new InputError('dataset.path', recorded, `an existing dataset (${join(runDir, RUN_FILES.config)} names it; a run moved with its dataset resumes with --dataset <its new path>)`);
+      }
     } else {
       runDir = opts.out !== undefined ? String(opts.out) : join('runs', timestamp());
       raw = deepMerge(BASE, opts.config !== undefined ? readJsonFile(String(opts.config), '--config') : {}) as Record<string, unknown>;
