@@ -10,8 +10,10 @@ interface LocatedRun {
 /**
  * sha256 of what a training run reads from its dataset: the episode ends,
  * then each of `keys` in order (its name, frame shape and every frame's
- * values as little-endian float32). Two copies of a dataset at different
- * paths, or written by different tools, agree; another recording does not.
+ * float32 values, hashed in place: the bytes as they lie in memory, which
+ * is little-endian wherever Node and browsers run). Two copies of a dataset
+ * at different paths agree; another recording, or the same one with a
+ * value changed, does not.
  */
 export function datasetDigest(dataset: EpisodeDataset, keys: readonly string[]): string {
   const h = sha256.create();
