@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { activeBackend } from '../core/backend.js';
 import { concatFloat32 } from '../core/bytes.js';
+import { digestOf } from '../core/digest.js';
 import { InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
 import { parseInput } from '../core/schema.js';
@@ -24,7 +25,8 @@ import { RunConfig } from './config.js';
 import { DistillConfig, type DistillDataset } from './distill-config.js';
 import { RUN_FILES } from './flow-trainer.js';
 import { OptimizationLoop, runFolder, type RunHooks, type RunResult } from './optimization-loop.js';
-import { digestOf, openSegmentedTeacherCache, segmentedCacheNoise, segmentedParts, type CacheProgress, type SamplingTeacher, type SegmentedTeacherCache } from './teacher-cache.js';
+import { openSegmentedTeacherCache, segmentedCacheNoise, segmentedParts, type CacheProgress, type SamplingTeacher, type SegmentedTeacherCache } from './teacher-cache.js';
+import { isSameRun } from './run-identity.js';
 import { loadTrainState, saveTrainState } from './train-state.js';
 
 /** The files of a distillation run folder: those of a training run, plus the teacher sample cache. */
@@ -237,7 +239,7 @@ export async function openDistillation(
   const segmentSeeds = segments.map((_, i) => (i <= visited.length ? config.cache.seed : config.cache.seed + i - visited.length));
   // A resumed run must be the same run: checked before anything in the folder is touched.
   const identity = runIdentity(config, teacherDigest, digestOf(conds));
-  if (state && state.config !== identity && state.config !== pathIdentity(config, teacherDigest)) {
+  if (state && !isSameRun(state.config, identity, pathIdentity(config, teacherDigest))) {
     teacher.dispose();
     throw new InputError('--resume', runDir, 'the same distillation config, teacher and observation windows as the run being resumed (only train.steps may change)');
   }

@@ -19,7 +19,7 @@ import type { RunConfig } from './config.js';
 import { MetricsLog } from './metrics-log.js';
 import { OptimizationLoop, runFolder, type RunHooks, type RunResult } from './optimization-loop.js';
 import { fixedPairs, PairBatcher, pairsLoss, regressionStep, windowPairSource, type PairRule } from './pair-batches.js';
-import { datasetDigest, matchedIdentity, trainIdentity } from './run-identity.js';
+import { datasetDigest, isSameRun, trainIdentity } from './run-identity.js';
 import { loadTrainState, saveTrainState } from './train-state.js';
 
 /** The files of a run folder. */
@@ -132,9 +132,8 @@ export async function trainFlowPolicy(
 
   const state = options.resume ? loadTrainState(files.state) : null;
   const settings = resumedSettings(config);
-  const digest = datasetDigest(dataset, [...config.dataset.obsKeys, config.dataset.actionKey]);
-  const identity = state ? matchedIdentity(state.config, settings, digest) : trainIdentity(settings, digest);
-  if (identity === null) {
+  const identity = trainIdentity(settings, datasetDigest(dataset, [...config.dataset.obsKeys, config.dataset.actionKey]));
+  if (state && !isSameRun(state.config, identity, JSON.stringify(settings))) {
     throw new InputError('--resume', runDir, 'the same run config and dataset contents as the run being resumed (only train.steps may change; a moved dataset may be given at its new path)');
   }
   const policy = FlowPolicy.initialize(policyConfig, stats, t.seed);

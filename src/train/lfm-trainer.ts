@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { activeBackend } from '../core/backend.js';
 import { float32ToLeBytes, leBytesToFloat32 } from '../core/bytes.js';
 import { decodeContainer, encodeContainer } from '../core/container.js';
+import { digestOf } from '../core/digest.js';
 import { CorruptFileError, InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
 import { Rng } from '../core/rng.js';
@@ -28,8 +29,7 @@ import { policyConfigFor, RUN_FILES, runData, type TrainResult } from './flow-tr
 import { MetricsLog, type MetricRecord } from './metrics-log.js';
 import { OptimizationLoop, runFolder, type LoopOptions, type RunHooks } from './optimization-loop.js';
 import { fixedPairs, PairBatcher, pairsLoss, poolPairSource, regressionStep, type PairRule } from './pair-batches.js';
-import { datasetDigest, matchedIdentity, trainIdentity } from './run-identity.js';
-import { digestOf } from './teacher-cache.js';
+import { datasetDigest, isSameRun, trainIdentity } from './run-identity.js';
 import { loadTrainState, saveTrainState, type TrainState } from './train-state.js';
 
 /**
@@ -272,12 +272,12 @@ export async function trainLocalFlowPolicy(
   const run = materialise(config);
   const state = options.resume ? loadTrainState(files.state) : null;
   const dataset = options.dataset ?? (await loadDataset(config.dataset.path));
-  const digest = datasetDigest(dataset, [...run.dataset.obsKeys, run.dataset.actionKey]);
-  // The saved block results are keyed to the identity, so a run keeps the form its state recorded.
-  const identity = state ? matchedIdentity(state.config, run, digest) : trainIdentity(run, digest);
-  if (identity === null || (state && state.block === undefined)) {
+  const current = trainIdentity(run, datasetDigest(dataset, [...run.dataset.obsKeys, run.dataset.actionKey]));
+  if (state && (!isSameRun(state.config, current, JSON.stringify(run)) || state.block === undefined)) {
     throw new InputError('--resume', runDir, 'the same LFM run config and dataset contents as the run being resumed (train.steps included: it is split over the blocks; a moved dataset may be given at its new path)');
   }
+  // The saved block results are keyed to the identity, so a resumed run keeps the form its state recorded.
+  const identity = state?.config ?? current;
   const policyConfig = lfmPolicyConfigFor(run, dataset);
   const t = run.train;
   const lfm = run.policy.lfm!;

@@ -1,30 +1,19 @@
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { digestOf } from '../core/digest.js';
 import type { EpisodeDataset } from '../data/episode-dataset.js';
 
-/** A training run's settings as its identity records them: any JSON value with the dataset's location. */
-interface LocatedRun {
-  dataset: { path: string };
-}
-
 /**
- * sha256 of what a training run reads from its dataset: the episode ends,
- * then each of `keys` in order (its name, frame shape and every frame's
- * float32 values, hashed in place: the bytes as they lie in memory, which
- * is little-endian wherever Node and browsers run). Two copies of a dataset
- * at different paths agree; another recording, or the same one with a
- * value changed, does not.
+ * sha256 of what a training run reads from its dataset: the digest of the
+ * episode ends, then, for each of `keys` in order, its name, frame shape and
+ * the digest of its frames' float32 values. Two copies of a dataset at
+ * different paths agree; another recording, or the same one with a value
+ * changed, does not.
  */
 export function datasetDigest(dataset: EpisodeDataset, keys: readonly string[]): string {
-  const h = sha256.create();
-  const bytes = (a: Float32Array | Int32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  h.update(bytes(dataset.episodeEnds));
-  for (const key of keys) {
+  const features = keys.map((key) => {
     const f = dataset.feature(key);
-    h.update(new TextEncoder().encode(JSON.stringify([key, f.shape])));
-    h.update(bytes(f.data));
-  }
-  return bytesToHex(h.digest());
+    return [key, f.shape, digestOf(f.data)];
+  });
+  return digestOf(new TextEncoder().encode(JSON.stringify([digestOf(dataset.episodeEnds), features])));
 }
 
 /**
@@ -35,18 +24,16 @@ export function datasetDigest(dataset: EpisodeDataset, keys: readonly string[]):
  * therefore resumes from the dataset's new path, and another dataset at the
  * old path is refused.
  */
-export function trainIdentity(run: LocatedRun, digest: string): string {
+export function trainIdentity(run: { dataset: { path: string } }, digest: string): string {
   return JSON.stringify({ ...run, dataset: { ...run.dataset, path: undefined }, datasetDigest: digest });
 }
 
 /**
- * The identity a resumed run's state recorded, when it is `run`'s: the
- * current form, or the form of versions before trainIdentity (the settings
- * with the path, no digest), which such runs keep so that they still resume
- * in place. Null for another run.
+ * Whether the identity a resumed run's state recorded is this run's: the
+ * `current` form, or the `earlier` one that versions before the identities
+ * left input paths out wrote (with the paths, without their contents'
+ * digests), so that such runs still resume in place.
  */
-export function matchedIdentity(recorded: string, run: LocatedRun, digest: string): string | null {
-  const current = trainIdentity(run, digest);
-  if (recorded === current) return current;
-  return recorded === JSON.stringify(run) ? recorded : null;
+export function isSameRun(recorded: string, current: string, earlier: string): boolean {
+  return recorded === current || recorded === earlier;
 }

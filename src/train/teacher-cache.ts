@@ -1,9 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
 import { concatFloat32, float32ToLeBytes, leBytesToFloat32 } from '../core/bytes.js';
 import { decodeContainer, encodeContainer } from '../core/container.js';
+import { digestOf } from '../core/digest.js';
 import { CorruptFileError, InputError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
 import { Rng } from '../core/rng.js';
@@ -77,10 +76,6 @@ export interface CacheProgress {
   windows: number;
   /** Whether this part was drawn now (else read back). */
   built: boolean;
-}
-
-export function digestOf(bytes: Uint8Array | Float32Array): string {
-  return bytesToHex(sha256(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
 }
 
 export function partPath(dir: string, part: number): string {

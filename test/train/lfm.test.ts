@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/core/backend.js';
+import { decodeContainer } from '../../src/core/container.js';
 import { InputError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { parseInput } from '../../src/core/schema.js';
@@ -130,10 +132,16 @@ describe('LFM training runs', () => {
     await expect(trainLocalFlowPolicy(config(), { runDir, dataset: other, resume: true })).rejects.toThrow(/the same LFM run config and dataset contents/);
     // The earlier identity: the run config as config.json holds it, dataset path included, no digest.
     const statePath = join(runDir, LFM_FILES.state);
-    saveTrainState(statePath, { ...loadTrainState(statePath), config: JSON.stringify(config()) });
+    const earlier = JSON.stringify(config());
+    saveTrainState(statePath, { ...loadTrainState(statePath), config: earlier });
+    const again = new AbortController();
+    await trainLocalFlowPolicy(config(), { runDir, dataset, resume: true, hooks: { signal: again.signal, onStep: (s) => s.step === 30 && again.abort() } });
+    // Block results are keyed to the identity the state recorded (an earlier version's block files hold that key).
+    const blockFile = join(runDir, LFM_FILES.blocks, 'block-01.fpb');
+    const { body } = decodeContainer(readFileSync(blockFile), blockFile, 'flowpolicy-lfm-block', [1]);
+    expect((body as { run: string }).run).toBe(createHash('sha256').update(earlier).digest('hex'));
     const resumed = await trainLocalFlowPolicy(config(), { runDir, dataset, resume: true });
     expect(resumed).toMatchObject({ interrupted: false, step: 60 });
-    // Its block results were saved under the identity it recorded, and read back under it.
     const a = readCheckpoint(join(dir, 'whole', LFM_FILES.checkpoint));
     const b = readCheckpoint(resumed.checkpointPath);
     for (const [name, w] of a.weights) expect(b.weights.get(name)!.data, name).toEqual(w.data);
