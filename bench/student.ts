@@ -11,8 +11,9 @@
  * distilled weights time the same), on each real-time kernel: float32
  * WebAssembly SIMD (the default, and the ratios' student), int16 and plain
  * JavaScript; and the refined student (`flowpolicy refine` at t = 0.9: the
- * student, then one teacher Euler step, two network calls) on both SIMD
- * kernels. PyTorch is Debian's python3-torch; the
+ * student, then one teacher Euler step, two network calls) and the
+ * anchored student (`distill --anchors 16`: its gate, then one network
+ * call) on both SIMD kernels. PyTorch is Debian's python3-torch; the
  * twin is loaded with our weights and must compute the same chunks before
  * it is timed.
  *
@@ -34,7 +35,8 @@ import { FlowPolicyConfig } from '../src/policy/config.js';
 import { FlowPolicy } from '../src/policy/flow-policy.js';
 import { RealtimeMlp } from '../src/policy/realtime-mlp.js';
 import { refinedStudent } from '../src/policy/refine-student.js';
-import { StudentPolicy } from '../src/policy/student-policy.js';
+import { GATE_PREFIX, studentConfigFor } from '../src/policy/student-config.js';
+import { StudentPolicy, studentNetOf } from '../src/policy/student-policy.js';
 import { log, timeMs } from './lib/timing.js';
 import { ensureTorch, PYTHON } from './lib/torch.js';
 
@@ -99,6 +101,12 @@ students['student, tfjs'] = StudentPolicy.fromTeacher(teacher, { engine: 'tfjs' 
 const plain = StudentPolicy.fromTeacher(teacher);
 const refined = refinedStudent({ config: plain.config, stats: plain.stats, weights: plain.toWeights() }, { config: teacher.config, stats: teacher.stats, weights: teacher.params.toWeights() }, 0.9);
 for (const kernel of kernels.filter((k) => k !== 'js')) students[`refined student, real-time (${kernel})`] = new StudentPolicy(refined.config, refined.stats, refined.weights, { kernel });
+// The anchored student (distill --anchors 16): its gate (the default 2 x 256 ReLU MLP) picks the latent, then the one trunk call.
+const anchoredConfig = studentConfigFor(teacher.config, { anchors: { count: 16 } });
+const anchoredWeights = plain.toWeights();
+const anchoredNet = studentNetOf(anchoredConfig);
+for (const [name, w] of anchoredNet.gate!.initialWeights(rng.fillNormal(new Float32Array(16 * anchoredNet.trunkLatentDim)), rng)) anchoredWeights.set(GATE_PREFIX + name, w);
+for (const kernel of kernels.filter((k) => k !== 'js')) students[`anchored student, real-time (${kernel})`] = new StudentPolicy(anchoredConfig, plain.stats, anchoredWeights, { kernel });
 for (const [name, s] of Object.entries(students)) {
   const ms = timeMs(() => s.act(obs), name.includes('js)') || name.includes('tfjs') ? REPS : REPS * 10, 200);
   rows.push({ name, ms, nfe: s.config.refine ? 2 : 1 });
@@ -162,9 +170,11 @@ if (int16Ms !== undefined) {
   ratios['int16 student / teacher(10)'] = int16Ms / teacher10;
   ratios['int16 / float32 student'] = int16Ms / studentMs;
 }
-for (const kernel of ['wasm-simd', 'wasm-int16']) {
-  const r = rows.find((x) => x.name === `refined student, real-time (${kernel})`);
-  if (r) ratios[`refined (${kernel}) / teacher(10)`] = r.ms / teacher10;
+for (const kind of ['refined', 'anchored']) {
+  for (const kernel of ['wasm-simd', 'wasm-int16']) {
+    const r = rows.find((x) => x.name === `${kind} student, real-time (${kernel})`);
+    if (r) ratios[`${kind} (${kernel}) / teacher(10)`] = r.ms / teacher10;
+  }
 }
 
 if (args.json) {

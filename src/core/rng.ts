@@ -67,8 +67,18 @@ export class Rng {
 
   /** Next raw 32-bit unsigned integer. */
   nextUint32(): number {
+    return this.next(0);
+  }
+
+  /**
+   * The next 32-bit output shifted right by `shift` bits. uniform() takes
+   * its bits through here: shifted by 5 or 6, they fit a small integer,
+   * where a whole uint32 returned from a call that V8 does not inline is a
+   * boxed double (an allocation per draw on act()'s path).
+   */
+  private next(shift: number): number {
     const s1 = this.s1;
-    const result = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+    const result = Math.imul(rotl(Math.imul(s1, 5), 7), 9);
     const t = s1 << 9;
     this.s2 ^= this.s0;
     this.s3 ^= this.s1;
@@ -76,14 +86,24 @@ export class Rng {
     this.s0 ^= this.s3;
     this.s2 ^= t;
     this.s3 = rotl(this.s3, 11);
-    return result;
+    return result >>> shift;
   }
 
   /** Uniform double in [0, 1) with 53 random bits. */
   uniform(): number {
-    const a = this.nextUint32() >>> 5;
-    const b = this.nextUint32() >>> 6;
+    const a = this.next(5);
+    const b = this.next(6);
     return (a * 67108864 + b) / TWO_POW_53;
+  }
+
+  /**
+   * Fill `out` with uniform() draws (the same values, in order) and return
+   * it. uniform() written out: the double is made here and stored, never
+   * returned from a call (which, not inlined, would box it).
+   */
+  fillUniform<T extends Float32Array | Float64Array>(out: T): T {
+    for (let i = 0; i < out.length; i++) out[i] = (this.next(5) * 67108864 + this.next(6)) / TWO_POW_53;
+    return out;
   }
 
   /** Uniform integer in [0, n), without modulo bias. */

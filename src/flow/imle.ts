@@ -171,6 +171,26 @@ export function selectedRows(selection: ImleSelection, dims: ImleDims): { studen
 }
 
 /**
+ * The share of a condition's teacher samples that chose each of its
+ * generator samples:
+ *
+ *   w_{b,j} = |{ k : j*(b,k) = j }| / K,   [B, m], row b = condition b
+ *
+ * (a rejected pair counts for none). When the m generator samples come
+ * from m fixed latents, the same for every condition (an anchored
+ * student's anchors), w_b estimates how much of the teacher's distribution
+ * under c_b each latent's chunk stands for: what its gate learns.
+ */
+export function selectionShares(selection: ImleSelection, dims: ImleDims): Float32Array {
+  const shares = new Float32Array(dims.batch * dims.m);
+  for (let row = 0; row < selection.index.length; row++) {
+    const j = selection.index[row];
+    if (j >= 0) shares[Math.floor(row / dims.k) * dims.m + j] += 1 / dims.k;
+  }
+  return shares;
+}
+
+/**
  * Mean over rows of ||a_r - b_r||_2 (un-squared), the IMLE distance.
  * sqrt(sum + 1e-12) keeps the gradient finite where a row matches exactly
  * (there it is zero, as the true subgradient allows).

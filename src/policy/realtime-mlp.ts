@@ -23,7 +23,8 @@ import { BLOCK, INT16_GROUP, INT16_LEVELS, realtimeKernels } from './realtime-ke
  * forward pass to float32 rounding (tested to 1e-5), or int16 products on
  * request, which trade that for speed (tested to 1e-3); or in plain
  * JavaScript (float32 blocks accumulated in float64) where WebAssembly
- * SIMD is missing.
+ * SIMD is missing. The same engine runs an anchored student's gate
+ * (RealtimeGateSpec: ReLU layers from the condition to logits).
  */
 export interface RealtimeMlpSpec {
   net: { hidden: number; layers: number; timeEmbedDim: number; activation: Activation };
@@ -37,6 +38,33 @@ export interface RealtimeMlpSpec {
   timeEmbedding: Float32Array;
   /** h in x + h v(x, t, c) (default 1: the student's full step from noise). */
   step?: number;
+}
+
+/**
+ * An anchored student's gate on the same engine (nets/gate-net.ts): logits
+ * g(c) = out(relu(... relu(layer_0(c)))), no residual, no time input; its
+ * weights named `<i>.weight`, `<i>.bias`, `out.weight`, `out.bias`.
+ */
+export interface RealtimeGateSpec {
+  gate: { count: number; hidden: number; layers: number };
+  condDim: number;
+}
+
+/** The layers an engine runs, and where its input and output sit. */
+interface StackPlan {
+  /** The dense layers in order (the activation between them, none after the last). */
+  stack: Dense[];
+  /** z -> x = P z before the stack, for a latent that is not the chunk. */
+  proj: Dense | null;
+  /** x's width (the chunk; 0 for a gate), the condition's, the latent's, the output's. */
+  D: number;
+  C: number;
+  latentDim: number;
+  out: number;
+  hidden: number;
+  activation: Activation;
+  /** out = x + h y (a velocity net's Euler step), or out = y. */
+  residual: boolean;
 }
 
 /**
@@ -95,6 +123,44 @@ function reluInPlace(v: Float32Array): void {
 
 const ACTIVATIONS: Record<Activation, (v: Float32Array) => void> = { mish: mishInPlace, silu: siluInPlace, relu: reluInPlace };
 
+type DenseOf = (key: string, nin: number, nout: number) => Dense;
+
+/** A velocity MLP at its fixed time: emb(t) folded into the first layer's bias, which then reads [x, c]. */
+function velocityPlan(spec: RealtimeMlpSpec, dense: DenseOf, w: (key: string, shape: number[]) => Float32Array): StackPlan {
+  const { net, chunk: D, condDim: C, latentDim } = spec;
+  const T = net.timeEmbedDim;
+  const H = net.hidden;
+  const emb = spec.timeEmbedding;
+  if (emb.length !== T) throw new Error(`realtime MLP: time embedding of ${emb.length} values, expected ${T}`);
+  const d = dense('mlp.0', D + T + C, H);
+  const bias = new Float32Array(H);
+  for (let j = 0; j < H; j++) {
+    let s = d.bias[j];
+    for (let e = 0; e < T; e++) s += emb[e] * d.row(D + e)[j];
+    bias[j] = s;
+  }
+  const stack: Dense[] = [{ nin: D + C, nout: H, row: (i: number) => d.row(i < D ? i : i + T), bias }];
+  for (let l = 1; l < net.layers; l++) stack.push(dense(`mlp.${l}`, H, H));
+  stack.push(dense('mlp.out', H, D));
+  const proj: Dense | null =
+    latentDim === D
+      ? null
+      : (() => {
+          const wt = w('latent.proj.weight', [latentDim, D]);
+          return { nin: latentDim, nout: D, row: (i: number) => wt.subarray(i * D, (i + 1) * D), bias: new Float32Array(D) };
+        })();
+  return { stack, proj, D, C, latentDim: proj ? latentDim : D, out: D, hidden: H, activation: net.activation, residual: true };
+}
+
+/** A gate: ReLU layers from the condition, logits out. */
+function gatePlan(spec: RealtimeGateSpec, dense: DenseOf): StackPlan {
+  const { count, hidden: H, layers } = spec.gate;
+  const stack: Dense[] = [];
+  for (let l = 0; l < layers; l++) stack.push(dense(`${l}`, l === 0 ? spec.condDim : H, H));
+  stack.push(dense('out', H, count));
+  return { stack, proj: null, D: 0, C: spec.condDim, latentDim: 0, out: count, hidden: H, activation: 'relu', residual: false };
+}
+
 export class RealtimeMlp {
   /** Write the latent z here before forward() (a view of the engine's memory). */
   readonly latent: Float32Array;
@@ -126,6 +192,7 @@ export class RealtimeMlp {
   private readonly projOut: Float32Array | null;
   private readonly y: Float32Array;
   private readonly step: number;
+  private readonly residual: boolean;
   private allocated = 0;
 
   /** Whether the WebAssembly SIMD kernels can run here. */
@@ -134,13 +201,10 @@ export class RealtimeMlp {
   }
 
   constructor(
-    readonly spec: RealtimeMlpSpec,
+    readonly spec: RealtimeMlpSpec | RealtimeGateSpec,
     weights: WeightMap,
     options: { kernel?: RealtimeKernel } = {},
   ) {
-    const { net, chunk: D, condDim: C, latentDim } = spec;
-    const T = net.timeEmbedDim;
-    const H = net.hidden;
     const w = (key: string, shape: number[]): Float32Array => {
       const t = weights.get(key);
       if (!t || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
@@ -149,33 +213,12 @@ export class RealtimeMlp {
       return t.data;
     };
 
-    const emb = spec.timeEmbedding;
-    if (emb.length !== T) throw new Error(`realtime MLP: time embedding of ${emb.length} values, expected ${T}`);
-
     const dense = (key: string, nin: number, nout: number): Dense => {
       const wt = w(`${key}.weight`, [nin, nout]);
       return { nin, nout, row: (i) => wt.subarray(i * nout, (i + 1) * nout), bias: w(`${key}.bias`, [nout]) };
     };
-    const first = (() => {
-      const d = dense('mlp.0', D + T + C, H);
-      const bias = new Float32Array(H);
-      for (let j = 0; j < H; j++) {
-        let s = d.bias[j];
-        for (let e = 0; e < T; e++) s += emb[e] * d.row(D + e)[j];
-        bias[j] = s;
-      }
-      return { nin: D + C, nout: H, row: (i: number) => d.row(i < D ? i : i + T), bias } satisfies Dense;
-    })();
-    const stack: Dense[] = [first];
-    for (let l = 1; l < net.layers; l++) stack.push(dense(`mlp.${l}`, H, H));
-    stack.push(dense('mlp.out', H, D));
-    const projDense: Dense | null =
-      latentDim === D
-        ? null
-        : (() => {
-            const wt = w('latent.proj.weight', [latentDim, D]);
-            return { nin: latentDim, nout: D, row: (i: number) => wt.subarray(i * D, (i + 1) * D), bias: new Float32Array(D) };
-          })();
+    const plan = 'gate' in spec ? gatePlan(spec, dense) : velocityPlan(spec, dense, w);
+    const { stack, proj: projDense, D, C, latentDim, hidden: H } = plan;
 
     const wanted = options.kernel ?? (realtimeKernels() ? 'wasm-simd' : 'js');
     const modules = wanted === 'js' ? null : realtimeKernels();
@@ -205,9 +248,9 @@ export class RealtimeMlp {
     const zAt = projDense ? reserve(latentDim) : -1;
     const projOutAt = projDense ? reserve(D) : -1;
     const inAt = reserve(D + C);
-    const hiddenAt = Array.from({ length: net.layers }, () => reserve(H));
-    const yAt = reserve(D);
-    const outAt = reserve(D);
+    const hiddenAt = Array.from({ length: stack.length - 1 }, () => reserve(H));
+    const yAt = reserve(plan.out);
+    const outAt = plan.residual ? reserve(D) : yAt;
 
     let memory: Float32Array;
     if (modules) {
@@ -216,7 +259,7 @@ export class RealtimeMlp {
       this.gemvWasm = int16 ? null : (new WebAssembly.Instance(modules.gemv, env).exports.gemv as typeof this.gemvWasm);
       this.gemv16Wasm = int16 ? (new WebAssembly.Instance(modules.gemv16, env).exports.gemv16 as typeof this.gemv16Wasm) : null;
       this.quantize16Wasm = int16 ? (new WebAssembly.Instance(modules.quantize16, env).exports.quantize16 as typeof this.quantize16Wasm) : null;
-      const act = net.activation;
+      const act = plan.activation;
       this.activateWasm = act === 'relu' ? null : (new WebAssembly.Instance(modules[act], env).exports[act] as typeof this.activateWasm);
       memory = new Float32Array(mem.buffer);
     } else {
@@ -283,10 +326,11 @@ export class RealtimeMlp {
     this.hidden = hiddenAt.map((at) => view(at, H));
     this.hiddenAt = hiddenAt;
     this.hiddenN4 = align(H) / 4;
-    this.y = view(yAt, D);
-    this.output = view(outAt, D);
-    this.activate = ACTIVATIONS[net.activation];
-    this.step = spec.step ?? 1;
+    this.y = view(yAt, plan.out);
+    this.output = plan.residual ? view(outAt, D) : this.y;
+    this.activate = ACTIVATIONS[plan.activation];
+    this.step = 'gate' in spec ? 0 : (spec.step ?? 1);
+    this.residual = plan.residual;
     this.parameters = [...packed.keys()].reduce((n, d) => n + d.nin * d.nout + (d === projDense ? 0 : d.nout), 0);
   }
 
@@ -335,7 +379,7 @@ export class RealtimeMlp {
     this.gemv16Wasm!(g.xq * 4, g.w * 4, g.s * 4, g.b * 4, g.y * 4, g.groups, g.nblk, g.sx * 4);
   }
 
-  /** G(latent, cond) into `output` (returned). Allocates nothing. */
+  /** G(latent, cond) (a gate's logits g(cond)) into `output` (returned). Allocates nothing. */
   forward(): Float32Array {
     if (this.proj) {
       this.gemv(this.proj);
@@ -349,6 +393,7 @@ export class RealtimeMlp {
       if (this.activateWasm) this.activateWasm(this.hiddenAt[l] * 4, this.hiddenN4);
       else this.activate(this.hidden[l]);
     }
+    if (!this.residual) return this.output;
     const x = this.x;
     const y = this.y;
     const out = this.output;

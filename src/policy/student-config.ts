@@ -29,6 +29,32 @@ export type StudentRefine = z.infer<typeof StudentRefine>;
 export const REFINE_PREFIX = 'refine.';
 
 /**
+ * A discrete latent chosen per observation (multiple-choice learning): M
+ * fixed anchors z_1..z_M in the latent space, drawn once from N(0, I), and
+ * a gate g, a small ReLU MLP from the condition c to M logits:
+ *
+ *   j ~ Categorical(softmax(g(c))),   chunk = G(z_j, c).
+ *
+ * A continuous map from N(0, I) onto a multimodal distribution must put
+ * some of its mass between the modes, on chunks no demonstration holds; M
+ * anchors have no between. `distill` trains G by IMLE with the anchors as
+ * the m samples of every observation, then fits g to how often each anchor
+ * is the nearest to the teacher's samples, so the anchors are drawn with
+ * the teacher's mode weights.
+ */
+export const StudentAnchors = z
+  .object({
+    count: z.number().int().min(2).describe('M: anchors in the latent space'),
+    hidden: z.number().int().positive().default(256).describe("width of the gate's hidden layers"),
+    layers: z.number().int().positive().default(2).describe("the gate's hidden layers (ReLU)"),
+  })
+  .strict();
+export type StudentAnchors = z.infer<typeof StudentAnchors>;
+
+/** Where an anchored student's checkpoint keeps the anchors and the gate: `gate.anchors`, `gate.<layer>.weight`... */
+export const GATE_PREFIX = 'gate.';
+
+/**
  * A one-step student (IMLE-distilled from a flow teacher): the same
  * observation/action interface and normalisation as its teacher, the
  * teacher's network as trunk, and a latent size. Its generator is
@@ -40,7 +66,8 @@ export const REFINE_PREFIX = 'refine.';
  * dim, the default) and a learned [latentDim, chunk] map otherwise. Warm
  * started from the teacher's weights, G is exactly the teacher's one-step
  * Euler sampler x1 = x0 + v(x0, 0, c). With `refine`, G's output goes
- * through StudentRefine's correction, and the latent is (z, eps).
+ * through StudentRefine's correction, and the latent is (z, eps). With
+ * `anchors`, z is one of M anchors chosen by a gate (StudentAnchors).
  */
 export const StudentConfig = z
   .object({
@@ -51,6 +78,7 @@ export const StudentConfig = z
     latentDim: z.number().int().positive().optional().describe('latent size (default: the chunk size, horizon x action dim)'),
     net: NetConfig.describe("the trunk: the teacher's network, or the student's own (distill --student.net)"),
     refine: StudentRefine.optional().describe("a teacher's correction step after the trunk (flowpolicy refine)"),
+    anchors: StudentAnchors.optional().describe('a discrete latent: M anchors drawn by a gate (default: z ~ N(0, I))'),
   })
   .strict()
   .superRefine(checkPolicyIo);
@@ -86,7 +114,10 @@ export function latentDimOf(config: Pick<StudentConfig, 'latentDim' | 'action'>)
  * an LFM chain's: its blocks' network), latentDim written out; `net` replaces
  * the teacher's network as the trunk.
  */
-export function studentConfigFor(teacher: Pick<FlowPolicyConfig, 'observation' | 'action' | 'normalization' | 'net'>, options: { latentDim?: number; net?: NetConfig } = {}): StudentConfig {
+export function studentConfigFor(
+  teacher: Pick<FlowPolicyConfig, 'observation' | 'action' | 'normalization' | 'net'>,
+  options: { latentDim?: number; net?: NetConfig; anchors?: z.input<typeof StudentAnchors> } = {},
+): StudentConfig {
   return StudentConfig.parse({
     kind: 'student',
     observation: teacher.observation,
@@ -94,5 +125,6 @@ export function studentConfigFor(teacher: Pick<FlowPolicyConfig, 'observation' |
     normalization: teacher.normalization,
     latentDim: options.latentDim ?? teacher.action.horizon * teacher.action.dim,
     net: options.net ?? teacher.net,
+    ...(options.anchors ? { anchors: options.anchors } : {}),
   });
 }

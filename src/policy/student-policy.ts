@@ -7,12 +7,14 @@ import { matMul } from '../nets/dense.js';
 import { ParamRegistry, ParamStore, type WeightMap } from '../nets/params.js';
 import { MlpVelocityNet } from '../nets/mlp.js';
 import { createVelocityNet, type NetConfig, type NetDims, type VelocityNet } from '../nets/velocity-net.js';
+import { GateNet } from '../nets/gate-net.js';
+import { AnchorGate } from './anchor-gate.js';
 import { netDimsOf, normalizerFor } from './config.js';
 import { ObservationHistory } from './observation-history.js';
 import type { FlowPolicy } from './flow-policy.js';
 import type { ActionChunk, ActOptions, ObservationFrame, Policy } from './policy.js';
 import { RealtimeMlp, type RealtimeKernel } from './realtime-mlp.js';
-import { latentDimOf, netOffRealtimePath, REFINE_PREFIX, StudentConfig, studentConfigFor, type StudentRefine } from './student-config.js';
+import { GATE_PREFIX, latentDimOf, netOffRealtimePath, REFINE_PREFIX, StudentConfig, studentConfigFor, type StudentAnchors, type StudentRefine } from './student-config.js';
 
 /** The learned latent map P [latentDim, chunk], present when latentDim is not the chunk size. */
 export const LATENT_PROJECTION = 'latent.proj.weight';
@@ -23,7 +25,9 @@ export const LATENT_PROJECTION = 'latent.proj.weight';
  * c [B, condDim], G [B, chunk]. Works with any trunk through tfjs; the
  * parameters are the trunk's (same names as the teacher's) plus P. A
  * refined student (StudentRefine) adds a second net with its own registry
- * and reads a latent of trunkLatentDim + chunk values: (z, eps).
+ * and reads a latent of trunkLatentDim + chunk values: (z, eps). An
+ * anchored student (StudentAnchors) has a gate net with its own registry,
+ * which chooses z among its anchors (outside apply: G reads any z).
  */
 export class StudentNet {
   readonly trunk: VelocityNet;
@@ -34,12 +38,15 @@ export class StudentNet {
   readonly refine: { net: VelocityNet; time: number } | null;
   /** The whole latent: the trunk's, then the refinement's noise eps (chunk values) when refined. */
   readonly latentDim: number;
+  /** The gate choosing z among anchors, for an anchored student. */
+  readonly gate: GateNet | null;
 
   constructor(
     readonly netConfig: NetConfig,
     readonly dims: NetDims,
     readonly trunkLatentDim: number,
     refine?: StudentRefine,
+    anchors?: StudentAnchors,
   ) {
     this.trunk = createVelocityNet(netConfig, dims);
     this.registry = this.trunk.registry;
@@ -47,14 +54,16 @@ export class StudentNet {
     this.projection = trunkLatentDim === this.chunkSize ? null : this.registry.declare(LATENT_PROJECTION, [trunkLatentDim, this.chunkSize], { kind: 'fanIn', fanIn: trunkLatentDim });
     this.refine = refine ? { net: createVelocityNet(refine.net, dims), time: refine.time } : null;
     this.latentDim = trunkLatentDim + (refine ? this.chunkSize : 0);
+    this.gate = anchors ? new GateNet(anchors, dims.condDim, trunkLatentDim) : null;
   }
 
-  /** Every parameter a checkpoint of this student holds: the trunk's, and the refining net's under `refine.`. */
+  /** Every parameter a checkpoint of this student holds: the trunk's, the refining net's under `refine.`, the gate's under `gate.`. */
   checkpointRegistry(): ParamRegistry {
-    if (!this.refine) return this.registry;
+    if (!this.refine && !this.gate) return this.registry;
     const all = new ParamRegistry();
     for (const s of this.registry.specs) all.declare(s.name, s.shape, s.init);
-    for (const s of this.refine.net.registry.specs) all.declare(REFINE_PREFIX + s.name, s.shape, s.init);
+    for (const s of this.refine?.net.registry.specs ?? []) all.declare(REFINE_PREFIX + s.name, s.shape, s.init);
+    for (const s of this.gate?.registry.specs ?? []) all.declare(GATE_PREFIX + s.name, s.shape, s.init);
     return all;
   }
 
@@ -98,25 +107,26 @@ function timeEmbeddingOf(net: VelocityNet, p: ParamStore, t: number): Float32Arr
 
 /** The student network a config describes (no weights). */
 export function studentNetOf(config: StudentConfig): StudentNet {
-  return new StudentNet(config.net, netDimsOf(config), latentDimOf(config), config.refine);
+  return new StudentNet(config.net, netDimsOf(config), latentDimOf(config), config.refine, config.anchors);
 }
 
-/** A refined student's weights split: the trunk's, and the refining net's (prefix removed). */
-function splitRefineWeights(weights: WeightMap): { trunk: WeightMap; refine: WeightMap } {
-  const trunk: WeightMap = new Map();
-  const refine: WeightMap = new Map();
+/** A student's weights split: the trunk's, the refining net's and the gate's (prefixes removed). */
+export function splitStudentWeights(weights: WeightMap): { trunk: WeightMap; refine: WeightMap; gate: WeightMap } {
+  const parts = { trunk: new Map(), refine: new Map(), gate: new Map() } satisfies Record<string, WeightMap>;
   for (const [name, w] of weights) {
-    if (name.startsWith(REFINE_PREFIX)) refine.set(name.slice(REFINE_PREFIX.length), w);
-    else trunk.set(name, w);
+    if (name.startsWith(REFINE_PREFIX)) parts.refine.set(name.slice(REFINE_PREFIX.length), w);
+    else if (name.startsWith(GATE_PREFIX)) parts.gate.set(name.slice(GATE_PREFIX.length), w);
+    else parts.trunk.set(name, w);
   }
-  return { trunk, refine };
+  return parts;
 }
 
 export interface StudentActOptions extends ActOptions {
   /**
    * The latent z (latentDim values) instead of a draw from the policy's
-   * generator. `noise` is accepted as the same thing (with the default
-   * latent size, z plays the role of the teacher's initial noise).
+   * generator (an anchored student's gate is then not consulted). `noise`
+   * is accepted as the same thing (with the default latent size, z plays
+   * the role of the teacher's initial noise).
    */
   latent?: ArrayLike<number>;
 }
@@ -148,7 +158,9 @@ export interface StudentPolicyOptions {
 
 /**
  * The one-step student: one network call per act(), G(z, obs) with
- * z ~ N(0, I) from its own seeded generator (nfe = 1).
+ * z ~ N(0, I) from its own seeded generator (nfe = 1), or, for an anchored
+ * student, z the anchor its gate draws for the observation (the gate is a
+ * small MLP beside the trunk, StudentAnchors).
  *
  * On the real-time path (MLP trunks, the default), act() allocates nothing
  * in steady state: the returned ActionChunk and its `actions` array are
@@ -168,6 +180,9 @@ export class StudentPolicy implements Policy {
   readonly realtimeRefine: RealtimeMlp | null;
   /** The refining net's parameters, for a refined student. */
   readonly refineParams: ParamStore | null;
+  /** An anchored student's gate (plain JavaScript, on either engine). */
+  readonly gate: AnchorGate | null;
+  private readonly gateWeights: WeightMap | null;
   private readonly history: ObservationHistory;
   private readonly cond: Float32Array;
   private readonly condViews: Float32Array[][];
@@ -192,9 +207,12 @@ export class StudentPolicy implements Policy {
     this.latentDim = this.net.latentDim;
     this.normalizer = normalizerFor(config, stats, options.source);
     if (config.refine && options.trainable) throw new InputError('refine', config.refine, 'no refine stage on a trainable student (a refined student is inference-only: distil, then refine)', options.source);
-    const split = config.refine ? splitRefineWeights(weights) : { trunk: weights, refine: null };
+    // All of them against their full names first, so that a missing or stray tensor is named as the checkpoint holds it.
+    this.net.checkpointRegistry().validate(weights, options.source ?? 'weights');
+    const split = splitStudentWeights(weights);
     this.params = ParamStore.fromWeights(this.net.registry, split.trunk, { kind: options.trainable ? 'trainable' : 'constant', source: options.source });
-    this.refineParams = split.refine && this.net.refine ? ParamStore.fromWeights(this.net.refine.net.registry, split.refine, { kind: 'constant', source: options.source }) : null;
+    this.refineParams = this.net.refine ? ParamStore.fromWeights(this.net.refine.net.registry, split.refine, { kind: 'constant', source: options.source }) : null;
+    this.gateWeights = this.net.gate ? split.gate : null;
     const wanted = options.engine ?? 'auto';
     const offPath = netOffRealtimePath(config);
     const canRealtime = !offPath && !options.trainable;
@@ -206,6 +224,8 @@ export class StudentPolicy implements Policy {
       throw new InputError('kernel', options.kernel, `no kernel option: it chooses the real-time path's kernel, and this student runs on tfjs (${canRealtime ? "engine 'tfjs'" : options.trainable ? 'trainable' : `a ${offPath?.kind} net`})`, options.source);
     }
     this.history = new ObservationHistory(config.observation.features, config.observation.horizon);
+    // The gate runs on the real-time engine on either path; on the real-time path, with the trunk's kernel.
+    this.gate = config.anchors && this.net.gate ? new AnchorGate(config.anchors, this.net.dims.condDim, this.net.trunkLatentDim, split.gate, { kernel: this.engine === 'realtime' ? options.kernel : undefined }) : null;
     const dims = this.net.dims;
     const D = this.net.chunkSize;
     if (this.engine === 'realtime' && config.net.kind === 'mlp') {
@@ -281,11 +301,30 @@ export class StudentPolicy implements Policy {
     return this.net.chunkSize;
   }
 
-  /** The weights as a checkpoint stores them (a refined student's refining net under `refine.`). */
+  /** The weights as a checkpoint stores them (a refined student's refining net under `refine.`, an anchored student's gate under `gate.`). */
   toWeights(): WeightMap {
     const weights = this.params.toWeights();
     for (const [name, w] of this.refineParams?.toWeights() ?? []) weights.set(REFINE_PREFIX + name, w);
+    for (const [name, w] of this.gateWeights ?? []) weights.set(GATE_PREFIX + name, { shape: [...w.shape], data: w.data.slice() });
     return weights;
+  }
+
+  /**
+   * Latents [batch, latentDim] for conditions [batch, condSize] as act()
+   * draws them from `rng`: z ~ N(0, I), or an anchored student's gate's
+   * anchor for each condition (then a refined student's eps ~ N(0, I)).
+   */
+  drawLatents(cond: Float32Array, batch: number, rng: Rng): Float32Array {
+    if (cond.length !== batch * this.condSize) throw new RangeError(`cond has ${cond.length} values, expected ${batch} x ${this.condSize}`);
+    const out = new Float32Array(batch * this.latentDim);
+    if (!this.gate) return rng.fillNormal(out);
+    const C = this.condSize;
+    const L = this.latentDim;
+    for (let b = 0; b < batch; b++) {
+      this.gate.writeAnchor(this.gate.choose(cond.subarray(b * C, (b + 1) * C), rng), out, b * L);
+      if (L > this.net.trunkLatentDim) rng.fillNormal(out.subarray(b * L + this.net.trunkLatentDim, (b + 1) * L));
+    }
+    return out;
   }
 
   get condSize(): number {
@@ -307,6 +346,9 @@ export class StudentPolicy implements Policy {
         throw new InputError(options?.latent !== undefined ? 'latent' : 'noise', given, `${this.latentDim} values (the student's latent size)`);
       }
       for (let i = 0; i < this.latentDim; i++) this.latentDraw[i] = given[i];
+    } else if (this.gate) {
+      this.gate.writeAnchor(this.gate.choose(this.cond, this.rng), this.latentDraw);
+      if (this.latentEps.length > 0) this.rng.fillNormal(this.latentEps);
     } else {
       this.rng.fillNormal(this.latentDraw);
     }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 import { SolverConfig } from '../flow/ode.js';
 import { NetConfig } from '../nets/velocity-net.js';
+import { StudentAnchors } from '../policy/student-config.js';
 import { TrainOptions } from './config.js';
 
 const int = () => z.number().int();
@@ -59,11 +60,37 @@ export const CacheOptions = z
   })
   .strict();
 
+/**
+ * An anchored student (policy/student-config.ts StudentAnchors): its M
+ * anchors drawn from N(0, I) with `seed`, the IMLE objective's m samples
+ * of every observation; after the last step the gate is fitted to the
+ * anchors' shares of the teacher's samples (train/gate-fit.ts).
+ */
+export const AnchorOptions = StudentAnchors.extend({
+  seed: int().default(0).describe('seed of the anchors (drawn from N(0, I))'),
+  fit: z
+    .object({
+      steps: int().positive().default(6000).describe('gate fit: optimizer steps'),
+      batchSize: int().positive().default(512).describe('gate fit: windows per step'),
+      lr: z.number().positive().default(1e-3).describe('gate fit: learning rate (constant)'),
+      valRatio: z.number().min(0).max(0.5).default(0.05).describe('gate fit: share of windows held out for the reported loss'),
+      seed: int().default(0).describe('gate fit: seed of the initial weights, the held-out windows and the batches'),
+    })
+    .strict()
+    .prefault({}),
+}).strict();
+
 export const StudentOptions = z
   .object({
     latentDim: int().positive().optional().describe('latent size (default: chunk size: the warm start is then the teacher 1-step Euler sampler)'),
     warmStart: z.boolean().default(true).describe("initialise from the teacher's weights"),
     net: NetConfig.optional().describe("the student's network (default: the teacher's); another network starts from fresh weights (warmStart false)"),
+    init: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('a one-step student (.fpk or run folder) to start from instead of the teacher: its trunk (network and latent size as this student\'s) and latent projection'),
+    anchors: AnchorOptions.optional().describe('a discrete latent: M anchors (objective.m of them) drawn by a gate fitted after training'),
   })
   .strict();
 
@@ -122,7 +149,7 @@ export type DistillConfigInput = z.input<typeof DistillConfig>;
 
 /** Refuses the student's latent size and network where a target keeps the teacher's network and noise. */
 export function assertStudentNetUnset(config: DistillConfig, why: string): void {
-  for (const key of ['latentDim', 'net'] as const) {
+  for (const key of ['latentDim', 'net', 'init', 'anchors'] as const) {
     if (config.student[key] !== undefined) throw new InputError(`student.${key}`, config.student[key], `left unset with target '${config.target}' (${why})`);
   }
 }

@@ -18,8 +18,11 @@ import { decodeCheckpoint, saveCheckpoint } from '../policy/checkpoint.js';
 import type { FlowPolicyConfig } from '../policy/config.js';
 import { FlowPolicy } from '../policy/flow-policy.js';
 import { LocalFlowPolicy } from '../policy/local-flow-policy.js';
-import { latentDimOf, studentConfigFor, type StudentConfig } from '../policy/student-config.js';
-import { StudentPolicy } from '../policy/student-policy.js';
+import { GATE_PREFIX, latentDimOf, studentConfigFor, type StudentConfig } from '../policy/student-config.js';
+import { splitStudentWeights, StudentPolicy, studentNetOf } from '../policy/student-policy.js';
+import { ParamStore, type WeightMap } from '../nets/params.js';
+import { Rng } from '../core/rng.js';
+import { anchorShares, fitGate } from './gate-fit.js';
 import { resolveCheckpointPath } from '../policy/policy-source.js';
 import { RunConfig } from './config.js';
 import { DistillConfig, type DistillDataset } from './distill-config.js';
@@ -56,6 +59,10 @@ export interface DistillHooks extends RunHooks {
   onCacheStart?(info: { dir: string; windows: number; parts: number; k: number }): void;
   onCacheProgress?(p: CacheProgress): void;
   onStart?(info: DistillStartInfo): void;
+  /** An anchored student's gate fit, after the last step: its start, each step, its end. */
+  onGateStart?(info: { windows: number; anchors: number; steps: number }): void;
+  onGateProgress?(info: { step: number; steps: number; loss: number }): void;
+  onGateEnd?(info: { valLoss: number; uniformLoss: number; targetEntropy: number }): void;
 }
 
 export interface DistillResult extends RunResult {
@@ -71,18 +78,21 @@ export interface DistillResult extends RunResult {
  * run folder moved together with its teacher and data therefore resumes
  * from the new paths.
  */
-function runIdentity(config: DistillConfig, teacherDigest: string, windowsDigest: string): string {
+function runIdentity(config: DistillConfig, teacherDigest: string, windowsDigest: string, initDigest?: string): string {
   // The dataset settings only choose the training windows, which windowsDigest covers (so a run whose dataset
   // came from its teacher's run can be given --dataset when that moved).
   const { teacher: _teacher, dataset: _dataset, observations, ...rest } = config;
   return JSON.stringify({
     ...rest,
+    // The starting student is known by its digest, like the teacher (no key at all without one: older identities stay).
+    student: { ...config.student, init: undefined },
     train: { ...config.train, steps: undefined },
     // The cache checks its own contents (teacher digest, conditions) wherever it lies.
     cache: { ...config.cache, dir: undefined },
     observations: observations?.map((o) => ({ ...o, path: undefined })),
     teacherDigest,
     windowsDigest,
+    ...(initDigest ? { initDigest } : {}),
   });
 }
 
@@ -111,6 +121,8 @@ export interface DistillationSetup {
   /** The teacher's checkpoint as decoded (stats, weights). */
   checkpoint: ReturnType<typeof decodeCheckpoint>;
   teacher: FlowPolicy | LocalFlowPolicy;
+  /** The student to start from (config.student.init), as read. */
+  init: { path: string; bytes: Buffer } | null;
   /** The run config as it is checked on resume. */
   identity: string;
   state: ReturnType<typeof loadTrainState> | null;
@@ -237,11 +249,14 @@ export async function openDistillation(
   // under the same seed each row would start from its window's noise and repeat its draws nearly,
   // so each copy gets a seed of its own. Closed-loop sets keep the cache seed (their caches stay valid).
   const segmentSeeds = segments.map((_, i) => (i <= visited.length ? config.cache.seed : config.cache.seed + i - visited.length));
+  // The student to start from (student.init), like the teacher known by its digest.
+  const initPath = config.student.init !== undefined ? resolveCheckpointPath(config.student.init, 'student.init') : null;
+  const initBytes = initPath ? readFileSync(initPath) : null;
   // A resumed run must be the same run: checked before anything in the folder is touched.
-  const identity = runIdentity(config, teacherDigest, digestOf(conds));
+  const identity = runIdentity(config, teacherDigest, digestOf(conds), initBytes ? digestOf(initBytes) : undefined);
   if (state && !isSameRun(state.config, identity, pathIdentity(config, teacherDigest))) {
     teacher.dispose();
-    throw new InputError('--resume', runDir, 'the same distillation config, teacher and observation windows as the run being resumed (only train.steps may change)');
+    throw new InputError('--resume', runDir, `the same distillation config, teacher${initPath ? ', starting student' : ''} and observation windows as the run being resumed (only train.steps may change)`);
   }
 
   return {
@@ -252,6 +267,7 @@ export async function openDistillation(
     teacherDigest,
     checkpoint: t0,
     teacher,
+    init: initPath && initBytes ? { path: initPath, bytes: initBytes } : null,
     identity,
     state,
     datasetPath: datasetConfig.path,
@@ -315,6 +331,24 @@ export function stoppedInCache(setup: DistillationSetup, config: DistillConfig, 
 }
 
 /**
+ * The trunk weights of the student a distillation starts from
+ * (student.init): a one-step student whose network and latent size are
+ * this student's (not a refined one: its correction is not trained here).
+ */
+function initialStudentWeights(init: { path: string; bytes: Buffer }, config: StudentConfig, stats: unknown): WeightMap {
+  const c = decodeCheckpoint(init.bytes, init.path, { kind: 'student' });
+  // Its weights act in the normalised space of its stats: they must be the teacher's.
+  if (!isDeepStrictEqual(c.stats, stats)) throw new InputError('student.init', init.path, "a student with the teacher's normalisation stats (it was distilled from a teacher of other data)");
+  if (c.config.refine) throw new InputError('student.init', init.path, 'a one-step student without a refine stage (refine after distilling)');
+  if (!isDeepStrictEqual(c.config.net, config.net)) throw new InputError('student.init', init.path, `a student with this student's network ${JSON.stringify(config.net)} (it has ${JSON.stringify(c.config.net)})`);
+  if (latentDimOf(c.config) !== latentDimOf(config)) throw new InputError('student.init', init.path, `a student of latent size ${latentDimOf(config)} (it has ${latentDimOf(c.config)})`);
+  for (const key of ['observation', 'action'] as const) {
+    if (!isDeepStrictEqual(c.config[key], config[key])) throw new InputError('student.init', init.path, `a student of the teacher's ${key} spec ${JSON.stringify(config[key])}`);
+  }
+  return splitStudentWeights(c.weights).trunk;
+}
+
+/**
  * Distil a flow teacher (or a Local Flow Matching chain, sampled through
  * all its blocks) into a one-step student with the IMLE objective
  * (flow/imle.ts), or by plain regression onto teacher samples (the
@@ -322,6 +356,12 @@ export function stoppedInCache(setup: DistillationSetup, config: DistillConfig, 
  * (unless cache.dir points elsewhere), metrics.jsonl, checkpoint.fpk (a
  * 'student' checkpoint with the EMA weights) and train-state.fpk (for
  * `resume`), each file atomically. A resumed run continues bit for bit.
+ * The student starts from the teacher's weights, or from another student's
+ * (student.init). An anchored student (student.anchors) trains with its
+ * anchors as the m samples; after the last step its gate is fitted
+ * (train/gate-fit.ts) and the checkpoint written again with it; until
+ * then the checkpoint's gate is uniform. A run stopped during the fit fits
+ * again on resume (seeded: the same gate).
  */
 export async function distillStudent(
   config: DistillConfig,
@@ -334,12 +374,23 @@ export async function distillStudent(
   if (objective === 'imle' && assignment === 'matching' && m < config.cache.k) {
     throw new InputError('objective.m', m, `at least K = ${config.cache.k} with assignment 'matching' (each teacher sample gets a student sample of its own)`);
   }
+  const anchorOptions = config.student.anchors;
+  if (anchorOptions && objective !== 'imle') throw new InputError('objective.kind', objective, "'imle' with student.anchors (the anchors are the IMLE objective's m samples)");
+  if (anchorOptions && m !== anchorOptions.count) throw new InputError('objective.m', m, `student.anchors.count = ${anchorOptions.count} (with anchors, each observation's m student samples are the anchors)`);
   const setup = await openDistillation(config, options);
   const { runDir, files, signal, teacherPath, teacherDigest, checkpoint: t0, teacher, identity, state, datasetPath, trainEpisodes, visitedWindows, jitteredWindows, conds, N, C, D } = setup;
   const tc = teacher.config;
-  const studentConfig = studentConfigFor(tc, { latentDim: config.student.latentDim, net: config.student.net });
+  const anchorsSpec = anchorOptions && { count: anchorOptions.count, hidden: anchorOptions.hidden, layers: anchorOptions.layers };
+  const studentConfig = studentConfigFor(tc, { latentDim: config.student.latentDim, net: config.student.net, anchors: anchorsSpec });
   const L = latentDimOf(studentConfig);
-  if (config.student.warmStart && !isDeepStrictEqual(studentConfig.net, tc.net)) {
+  let init: WeightMap | null = null;
+  try {
+    init = setup.init ? initialStudentWeights(setup.init, studentConfig, t0.stats) : null;
+  } catch (err) {
+    teacher.dispose();
+    throw err;
+  }
+  if (!init && config.student.warmStart && !isDeepStrictEqual(studentConfig.net, tc.net)) {
     teacher.dispose();
     throw new InputError('student.warmStart', true, `false when student.net differs from the teacher's network ${JSON.stringify(tc.net)} (the teacher's weights fit only its own)`);
   }
@@ -354,17 +405,23 @@ export async function distillStudent(
   const t = config.train;
   // An LFM chain's trunk is its free block N: like the student's latent, its t = 0 end is N(0, I).
   const trunk = teacher instanceof LocalFlowPolicy ? { params: teacher.blocks[teacher.numBlocks - 1], chunkSize: teacher.chunkSize } : teacher;
-  const initialWeights = config.student.warmStart ? StudentPolicy.warmStartWeights(trunk, L, t.seed) : null;
+  const initialWeights = init ?? (config.student.warmStart ? StudentPolicy.warmStartWeights(trunk, L, t.seed) : null);
   teacher.dispose();
   if (!cache) return stoppedInCache(setup, config, cacheDir);
   const samples = cache.samples;
   const pairNoise = objective === 'pairs' ? segmentedCacheNoise(cache.specs) : null;
 
+  // The trunk trains; an anchored student's gate is fitted after the last step (until then: uniform).
+  const trunkConfig = { ...studentConfig, anchors: undefined };
   const student = initialWeights
-    ? new StudentPolicy(studentConfig, t0.stats, initialWeights, { trainable: true, seed: t.seed })
-    : StudentPolicy.initialize(studentConfig, t0.stats, t.seed);
+    ? new StudentPolicy(trunkConfig, t0.stats, initialWeights, { trainable: true, seed: t.seed })
+    : StudentPolicy.initialize(trunkConfig, t0.stats, t.seed);
   const net = student.net;
   const params = student.params;
+  const anchored = anchorOptions ? studentNetOf(studentConfig) : null;
+  const anchors = anchorOptions ? new Rng(anchorOptions.seed).fillNormal(new Float32Array(anchorOptions.count * L)) : null;
+  let gateWeights = anchored && anchors ? anchored.gate!.initialWeights(anchors, new Rng(anchorOptions!.fit.seed)) : null;
+  let gateMeta: Record<string, unknown> | null = anchored ? { fitted: false } : null;
   const loop = new OptimizationLoop({ registry: net.registry, params, options: t, metricsPath: files.metrics, resumeFrom: state, onRecord: hooks.onRecord });
   const { rng, ema } = loop;
   const startStep = loop.startStep;
@@ -373,14 +430,20 @@ export async function distillStudent(
   const rowsFwd = objective === 'imle' ? B * m : B * K;
   const idx = new Int32Array(B);
   const z = new Float32Array(rowsFwd * L);
+  // With anchors every observation's m latents are the same M anchors, laid out once.
+  if (anchors) for (let b = 0; b < B; b++) z.set(anchors, b * m * L);
   const zCond = new Float32Array(rowsFwd * C);
   const y = new Float32Array(B * K * D);
 
+  const checkpointWeights = (trunkWeights: WeightMap): WeightMap => {
+    for (const [name, w] of gateWeights ?? []) trunkWeights.set(GATE_PREFIX + name, w);
+    return trunkWeights;
+  };
   const save = (step: number): void => {
     saveCheckpoint(files.checkpoint, {
       config: studentConfig,
       stats: t0.stats,
-      weights: ema.toWeights(),
+      weights: checkpointWeights(ema.toWeights()),
       meta: {
         step,
         backend: activeBackend()?.name ?? tf.getBackend(),
@@ -393,6 +456,8 @@ export async function distillStudent(
         epsilon,
         assignment,
         trainLoss: loop.lastTrainLoss,
+        ...(setup.init ? { init: setup.init.path } : {}),
+        ...(gateMeta ? { gate: gateMeta } : {}),
       },
     });
     saveTrainState(files.state, loop.trainState(step, identity));
@@ -426,7 +491,7 @@ export async function distillStudent(
         const c = conds.subarray(idx[b] * C, (idx[b] + 1) * C);
         for (let j = 0; j < per; j++) zCond.set(c, (b * per + j) * C);
       }
-      rng.fillNormal(z);
+      if (!anchors) rng.fillNormal(z);
 
       if (objective === 'imle') {
         // The student's m samples per observation, without gradient; each teacher sample picks its nearest.
@@ -469,8 +534,24 @@ export async function distillStudent(
     },
   });
 
+  let stopped = interrupted;
+  if (anchored && anchors && !interrupted) {
+    // The gate, fitted to the anchors' shares under the final (EMA) generator; then the checkpoint again, with it.
+    const trunkWeights = ema.toWeights();
+    const emaParams = ParamStore.fromWeights(net.registry, trunkWeights, { kind: 'constant' });
+    hooks.onGateStart?.({ windows: N, anchors: anchors.length / L, steps: anchorOptions!.fit.steps });
+    const shares = anchorShares(anchored, emaParams, anchors, conds, samples, K);
+    emaParams.dispose();
+    const fitted = await fitGate({ net: anchored, initial: gateWeights!, conds, shares, options: anchorOptions!.fit, signal, onProgress: hooks.onGateProgress });
+    if (fitted) {
+      gateWeights = fitted.weights;
+      gateMeta = { fitted: true, valLoss: fitted.valLoss, uniformLoss: fitted.uniformLoss, targetEntropy: fitted.targetEntropy, usage: fitted.usage };
+      save(step);
+      hooks.onGateEnd?.({ valLoss: fitted.valLoss, uniformLoss: fitted.uniformLoss, targetEntropy: fitted.targetEntropy });
+    } else stopped = true;
+  }
   const result: DistillResult = {
-    ...loop.result({ runDir, checkpointPath: files.checkpoint, step, interrupted, parameters: net.registry.count() }),
+    ...loop.result({ runDir, checkpointPath: files.checkpoint, step, interrupted: stopped, parameters: net.registry.count() + (gateWeights ? anchored!.gate!.registry.count() : 0) }),
     cache: { dir: cacheDir, builtParts: cache.builtParts, reusedParts: cache.reusedParts },
   };
   loop.dispose();

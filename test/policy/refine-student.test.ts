@@ -131,7 +131,7 @@ describe('the refined student (flowpolicy refine)', () => {
     expect(() => new StudentPolicy(refined.config, refined.stats, refined.weights, { trainable: true })).toThrow(/refine = .*expected no refine stage on a trainable student/);
     // Weights that do not match the refine config are refused on load.
     const missing = new Map([...refined.weights].filter(([k]) => k !== 'refine.mlp.out.bias'));
-    expect(() => new StudentPolicy(refined.config, refined.stats, missing)).toThrow(/weights\["mlp.out.bias"\]/);
+    expect(() => new StudentPolicy(refined.config, refined.stats, missing)).toThrow(/weights\["refine\.mlp\.out\.bias"\] = undefined, expected a tensor of shape \[32\]/);
   });
 
   it('runs from the command line: refine, inspect, eval; a bad --time is refused before anything is written', () => {

@@ -12,8 +12,9 @@ import { FlowPolicy } from '../../src/policy/flow-policy.js';
 import { loadPolicy, readCheckpoint, saveCheckpoint } from '../../src/policy/checkpoint.js';
 import { INT16_GROUP, INT16_LEVELS } from '../../src/policy/realtime-kernels.js';
 import { RealtimeMlp, type RealtimeKernel } from '../../src/policy/realtime-mlp.js';
-import { StudentConfig, studentConfigFor } from '../../src/policy/student-config.js';
+import { GATE_PREFIX, StudentConfig, studentConfigFor } from '../../src/policy/student-config.js';
 import { LATENT_PROJECTION, StudentPolicy, studentNetOf } from '../../src/policy/student-policy.js';
+import { ParamStore } from '../../src/nets/params.js';
 import { refinedStudent } from '../../src/policy/refine-student.js';
 import { frame, smallConfig, workspaceStats } from '../helpers/policy.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -35,6 +36,22 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
+}
+
+/**
+ * A student with 6 anchors and a gate of random weights (its logits scaled
+ * up so that the anchors' probabilities differ clearly), the trunk warm
+ * started from `t`.
+ */
+function anchoredStudent(t: FlowPolicy, options: ConstructorParameters<typeof StudentPolicy>[3] = {}): StudentPolicy {
+  const config = studentConfigFor(t.config, { anchors: { count: 6, hidden: 32 } });
+  const net = studentNetOf(config);
+  const gate = net.gate!.registry.initialize(new Rng(8));
+  new Rng(5).fillNormal(gate.get('anchors')!.data);
+  for (const name of ['out.weight', 'out.bias']) gate.get(name)!.data.forEach((v, i, a) => (a[i] = 6 * v));
+  const weights = StudentPolicy.warmStartWeights(t, net.trunkLatentDim);
+  for (const [name, w] of gate) weights.set(GATE_PREFIX + name, w);
+  return new StudentPolicy(config, t.stats, weights, options);
 }
 
 /** Normalised conditions of a few random observation windows. */
@@ -103,6 +120,68 @@ describe('the one-step student', () => {
     expect(loadPolicy(tPath).policy).toBeInstanceOf(FlowPolicy);
     expect(loadPolicy(tPath, { kind: 'flow' }).policy).toBeInstanceOf(FlowPolicy);
     expect(loadPolicy(path, { kind: 'student', engine: 'tfjs' }).policy.engine).toBe('tfjs');
+  });
+
+  it('with anchors, draws z among them with its gate\'s probabilities (softmax of the gate net, within 1e-5 of tfjs), on both engines alike', () => {
+    const t = teacher(3);
+    const s = anchoredStudent(t);
+    const tj = anchoredStudent(t, { engine: 'tfjs' });
+    expect([s.engine, tj.engine]).toEqual(['realtime', 'tfjs']);
+    const gate = s.gate!;
+    // The gate's probabilities against the tfjs gate net's softmax.
+    const store = ParamStore.fromWeights(s.net.gate!.registry, new Map([...s.toWeights()].filter(([n]) => n.startsWith(GATE_PREFIX)).map(([n, w]) => [n.slice(GATE_PREFIX.length), w])), { kind: 'constant' });
+    const n = 64;
+    const conds = randomConds(s, n, 13);
+    const logits = s.net.gate!.apply(store, tf.tensor2d(conds, [n, s.condSize]));
+    const reference = tf.softmax(logits).dataSync();
+    let err = 0;
+    let spread = 0;
+    for (let i = 0; i < n; i++) {
+      const p = gate.probabilitiesOf(conds.subarray(i * s.condSize, (i + 1) * s.condSize));
+      err = Math.max(err, maxAbsDiff(p, reference.subarray(i * 6, (i + 1) * 6)));
+      spread = Math.max(spread, Math.max(...p) - Math.min(...p));
+    }
+    expect(err).toBeLessThan(1e-5);
+    expect(spread).toBeGreaterThan(0.3); // the gate is far from uniform: the comparison has teeth
+    // Drawn anchors follow the probabilities: 6000 draws at one condition.
+    const cond = conds.subarray(0, s.condSize);
+    const p = Array.from(gate.probabilitiesOf(cond));
+    const draws = 6000;
+    const latents = s.drawLatents(new Float32Array(draws * s.condSize).map((_, i) => cond[i % s.condSize]), draws, new Rng(4));
+    const counts = new Array(6).fill(0);
+    for (let d = 0; d < draws; d++) {
+      const z = latents.subarray(d * s.latentDim, (d + 1) * s.latentDim);
+      const j = [0, 1, 2, 3, 4, 5].find((a) => maxAbsDiff(z, gate.anchors.subarray(a * s.latentDim, (a + 1) * s.latentDim)) === 0);
+      expect(j).toBeDefined();
+      counts[j!]++;
+    }
+    counts.forEach((c, j) => expect(Math.abs(c / draws - p[j]), JSON.stringify({ counts, p })).toBeLessThan(0.025));
+    // act(): the chunk of the anchor drawn, the same on both engines for the same seed; a given latent bypasses the gate.
+    s.reset({ seed: 3 });
+    tj.reset({ seed: 3 });
+    const obs = [frame([100, 200]), frame([120, 210])];
+    const chunks = s.net.gate && Array.from({ length: 6 }, (_, j) => tj.act(obs, { latent: gate.anchors.subarray(j * s.latentDim, (j + 1) * s.latentDim) }).actions);
+    tj.reset({ seed: 3 });
+    const chosen = new Set<number>();
+    for (let i = 0; i < 40; i++) {
+      const a = s.act(obs).actions;
+      expect(maxAbsDiff(a, tj.act(obs).actions)).toBeLessThan(1e-3);
+      const j = chunks!.findIndex((c) => maxAbsDiff(c, a) < 1e-3);
+      expect(j).toBeGreaterThanOrEqual(0);
+      chosen.add(j);
+    }
+    expect(chosen.size).toBeGreaterThan(1);
+    // Through a checkpoint: the same config and weights, the same draws.
+    const path = join(dir, 'anchored.fpk');
+    saveCheckpoint(path, { config: s.config, stats: { ...s.stats }, weights: s.toWeights() });
+    const back = loadPolicy(path, { kind: 'student', seed: 2 }).policy;
+    s.reset({ seed: 2 });
+    back.reset({ seed: 2 });
+    for (let i = 0; i < 5; i++) expect(maxAbsDiff(back.act(obs).actions, s.act(obs).actions)).toBe(0);
+    // Without its gate's weights the checkpoint is refused, naming the missing tensor.
+    const noGate = new Map([...s.toWeights()].filter(([n]) => n !== 'gate.out.bias'));
+    expect(() => new StudentPolicy(s.config, s.stats, noGate)).toThrow(/weights\["gate\.out\.bias"\]/);
+    for (const d of [store, s, tj, back]) d.dispose();
   });
 
   it('a checkpoint of the other kind is refused, naming the kind found and the one expected', () => {
@@ -295,13 +374,15 @@ describe('the real-time forward pass', () => {
     const cases = [...kernels, ...(RealtimeMlp.simdAvailable() ? (['wasm-int16'] as const) : [])].flatMap((kernel) => [
       { kernel, name: kernel, make: () => StudentPolicy.fromTeacher(t, { kernel, clock }) },
       { kernel, name: `${kernel}, refined`, make: () => new StudentPolicy(refined.config, refined.stats, refined.weights, { kernel, clock }) },
+      { kernel, name: `${kernel}, anchored`, make: () => anchoredStudent(t, { kernel, clock }) },
     ]);
     for (const { name: kernel, make } of cases) {
       const s = make();
       const first = s.act(obs);
       const actions = first.actions;
       expect(s.realtimeRefine !== null, kernel).toBe(kernel.endsWith('refined'));
-      const allocations = () => s.realtime!.allocations + (s.realtimeRefine?.allocations ?? 0);
+      expect(s.gate !== null, kernel).toBe(kernel.endsWith('anchored'));
+      const allocations = () => s.realtime!.allocations + (s.realtimeRefine?.allocations ?? 0) + (s.gate?.engine.allocations ?? 0);
       const engineAllocations = allocations();
       const steady = await measure(() => s.act(obs), n);
       expect(steady.collections, kernel).toBe(0);
@@ -318,6 +399,7 @@ describe('the real-time forward pass', () => {
       const leaky = await measure(() => (kept = Array.from(s.act(obs).actions)), n);
       expect(leaky.collections > 0 || leaky.bytesPerCall > 100, JSON.stringify(leaky)).toBe(true);
       expect(kept.length).toBe(32);
+      s.dispose();
     }
     // And the tfjs path, which allocates tensors per call, returns fresh chunks.
     const tj = StudentPolicy.fromTeacher(t, { engine: 'tfjs' });

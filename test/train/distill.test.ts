@@ -12,6 +12,7 @@ import { loadDataset } from '../../src/data/load-dataset.js';
 import { loadPolicy, readCheckpoint, saveCheckpoint } from '../../src/policy/checkpoint.js';
 import type { FlowPolicy } from '../../src/policy/flow-policy.js';
 import { StudentPolicy } from '../../src/policy/student-policy.js';
+import { studentConfigFor } from '../../src/policy/student-config.js';
 import { RunConfig } from '../../src/train/config.js';
 import { DistillConfig, type DistillConfigInput } from '../../src/train/distill-config.js';
 import { DISTILL_FILES, distillStudent } from '../../src/train/distill-trainer.js';
@@ -204,6 +205,74 @@ describe('IMLE distillation on a conditional mixture', () => {
     expect(p.onMode, JSON.stringify({ t, p })).toBeGreaterThan(0.65);
     p.upper.forEach((w, i) => expect(Math.abs(w - t.upper[i]), JSON.stringify({ t, p })).toBeLessThan(0.2));
     own.dispose();
+  });
+
+  describe('an anchored student: a discrete latent and a gate', () => {
+    const anchored = (extra: Partial<DistillConfigInput['student']> = {}, train: DistillConfigInput['train'] = {}) =>
+      distill({
+        student: { init: join(dir, 'imle'), anchors: { count: 8, hidden: 32, fit: { steps: 400, batchSize: 128, lr: 3e-3 } }, ...extra },
+        objective: { kind: 'imle', m: 8 },
+        train: { steps: 200, ...train },
+      });
+    let path: string;
+
+    beforeAll(async () => {
+      path = (await distillStudent(anchored(), { runDir: join(dir, 'anchors'), dataset })).checkpointPath;
+    }, 300_000);
+
+    it("puts every anchor's chunk on a mode, and its gate draws them with the teacher's mode weights", () => {
+      const c = readCheckpoint(path, { kind: 'student' });
+      expect(c.config.anchors).toEqual({ count: 8, hidden: 32, layers: 2 });
+      const gate = c.meta.gate as { fitted: boolean; valLoss: number; uniformLoss: number; targetEntropy: number };
+      expect(gate).toMatchObject({ fitted: true, uniformLoss: expect.closeTo(Math.log(8), 5) });
+      // The fitted gate predicts the shares better than a uniform one on held-out windows.
+      expect(gate.valLoss).toBeLessThan(gate.uniformLoss - 0.05);
+      expect(c.meta.init).toBe(join(dir, 'imle', DISTILL_FILES.checkpoint));
+      const s = loadPolicy(path, { kind: 'student' }).policy;
+      const t = modeStats(teacher, (cond, n, rng) => teacher.sampleNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n, { method: 'euler', steps: 40 }).chunks);
+      const a = modeStats(s, (cond, n, rng) => s.generateNormalized(cond, s.drawLatents(cond, n, rng), n));
+      const g = modeStats(imle, (cond, n, rng) => imle.generateNormalized(cond, rng.fillNormal(new Float32Array(2 * n)), n));
+      const summary = JSON.stringify({ teacher: t, anchored: a, gaussian: g });
+      console.log(`anchored student on the mixture: on a mode ${a.onMode.toFixed(2)} (the Gaussian-latent IMLE student ${g.onMode.toFixed(2)}), upper-mode weights ${a.upper.map((w) => w.toFixed(2)).join(' ')} (teacher ${t.upper.map((w) => w.toFixed(2)).join(' ')})`);
+      // No latent between the anchors: nothing falls between the modes.
+      expect(a.onMode, summary).toBeGreaterThan(0.9);
+      expect(a.onMode, summary).toBeGreaterThan(g.onMode);
+      a.upper.forEach((w, i) => expect(Math.abs(w - t.upper[i]), summary).toBeLessThan(0.15));
+      s.dispose();
+    });
+
+    it('a distillation stopped while its gate is fitted resumes to the same checkpoint; the unfitted one draws uniformly', async () => {
+      const controller = new AbortController();
+      const cut = await distillStudent(anchored(), { runDir: join(dir, 'anchors-cut'), dataset, signal: controller.signal, hooks: { onGateProgress: ({ step }) => step === 150 && controller.abort() } });
+      expect(cut).toMatchObject({ step: 200, interrupted: true });
+      const before = readCheckpoint(cut.checkpointPath, { kind: 'student' });
+      expect(before.meta.gate).toEqual({ fitted: false });
+      // Until fitted, the gate is uniform: its output layer is zero.
+      expect(before.weights.get('gate.out.weight')!.data.every((v) => v === 0)).toBe(true);
+      const resumed = await distillStudent(anchored(), { runDir: join(dir, 'anchors-cut'), dataset, resume: true });
+      expect(resumed).toMatchObject({ step: 200, interrupted: false });
+      const a = readCheckpoint(path).weights;
+      const b = readCheckpoint(resumed.checkpointPath).weights;
+      expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+      for (const [name, w] of a) expect(b.get(name)!.data, name).toEqual(w.data);
+    });
+
+    it('refuses anchors without IMLE or with another m, and a starting student that does not fit, before writing anything', async () => {
+      await expect(distillStudent(distill({ student: { anchors: { count: 8 } } }), { runDir: join(dir, 'anchors-m'), dataset })).rejects.toThrow(
+        'objective.m = 16, expected student.anchors.count = 8 (with anchors, each observation\'s m student samples are the anchors)',
+      );
+      await expect(distillStudent(distill({ student: { anchors: { count: 8 } }, objective: { kind: 'regression', m: 8 } }), { runDir: join(dir, 'anchors-reg'), dataset })).rejects.toThrow(
+        "objective.kind = \"regression\", expected 'imle' with student.anchors",
+      );
+      await expect(distillStudent(anchored({ init: teacherDir }), { runDir: join(dir, 'anchors-init-teacher'), dataset })).rejects.toThrow(/config\.kind = "flow", expected 'student'/);
+      const other = StudentPolicy.initialize(studentConfigFor(teacher.config, { net: { kind: 'mlp', hidden: 24, layers: 2, timeEmbedDim: 16, activation: 'mish' } }), { ...teacher.stats }, 0);
+      saveCheckpoint(join(dir, 'other-net.fpk'), { config: other.config, stats: { ...other.stats }, weights: other.toWeights() });
+      other.dispose();
+      await expect(distillStudent(anchored({ init: join(dir, 'other-net.fpk') }), { runDir: join(dir, 'anchors-init-net'), dataset })).rejects.toThrow(
+        /student\.init = .*other-net\.fpk.*, expected a student with this student's network \{"kind":"mlp","hidden":96/,
+      );
+      for (const d of ['anchors-m', 'anchors-reg', 'anchors-init-teacher', 'anchors-init-net']) expect(existsSync(join(dir, d)), d).toBe(false);
+    });
   });
 
   it('writes a student checkpoint, metrics and a resumable state', () => {
@@ -644,5 +713,40 @@ describe('distillation runs: resume, cache, bad input', () => {
     expect(corrupt.code).toBe(2);
     expect(corrupt.stderr).toContain(`${part}: checksum mismatch`);
     for (const r of [kind, corrupt]) expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('distils an anchored student from the command line (--anchors sets m), started from a student (--init), and inspect shows its gate', () => {
+    const start = join(dir, 'cli-start');
+    const args = ['--k', '2', '--teacher-steps', '4', '--steps', '6', '--batch-size', '8', '--cache.partWindows', '1024', '--no-progress'];
+    expect(runCli(['distill', teacherDir, '--out', start, ...args]).code).toBe(0);
+    const out = join(dir, 'cli-anchors');
+    const r = runCli(['distill', teacherDir, '--out', out, ...args, '--anchors', '4', '--init', start, '--student.anchors.hidden', '16', '--student.anchors.fit.steps', '30']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("gate: the 4 anchors' shares of the teacher's samples on 576 observations; fitting 30 steps");
+    expect(r.stderr).toMatch(/^gate: held-out cross-entropy \d\.\d{4} \(uniform 1\.3863, the targets' entropy \d\.\d{4}\)$/m);
+    const config = JSON.parse(readFileSync(join(out, DISTILL_FILES.config), 'utf8'));
+    expect(config.objective.m).toBe(4);
+    expect(config.student).toMatchObject({ init: start, anchors: { count: 4, hidden: 16, layers: 2, seed: 0, fit: { steps: 30 } } });
+    const shown = runCli(['inspect', join(out, DISTILL_FILES.checkpoint)]);
+    expect(shown.stdout).toMatch(/^policy +student \(one-step, IMLE-distilled; latent size 2, 4 anchors drawn by a gate\)$/m);
+    expect(shown.stdout).toMatch(/^gate +ReLU MLP 2 x 16 -> 4 logits; held-out cross-entropy \d\.\d{4} \(uniform 1\.3863\)$/m);
+    expect(shown.stdout).toMatch(/^inference +one network call per chunk, after its gate$/m);
+    // Resumed with the starting student at another path: the same student (by digest) is accepted, another refused.
+    const copy = join(dir, 'cli-start-copy.fpk');
+    cpSync(join(start, DISTILL_FILES.checkpoint), copy);
+    const moved = runCli(['distill', teacherDir, '--out', out, '--resume', '--init', copy, '--steps', '8', '--no-progress']);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, DISTILL_FILES.config), 'utf8')).student.init).toBe(copy);
+    expect(readCheckpoint(join(out, DISTILL_FILES.checkpoint)).meta).toMatchObject({ step: 8, init: copy, gate: { fitted: true } });
+    const other = join(dir, 'cli-start-other');
+    expect(runCli(['distill', teacherDir, '--out', other, ...args, '--seed', '3']).code).toBe(0);
+    const foreign = runCli(['distill', teacherDir, '--out', out, '--resume', '--init', other, '--steps', '10', '--no-progress']);
+    expect(foreign.code).toBe(2);
+    expect(foreign.stderr).toContain('the same distillation config, teacher, starting student and observation windows as the run being resumed');
+    // --anchors with another --m is refused before anything is written.
+    const bad = runCli(['distill', teacherDir, '--out', join(dir, 'cli-anchors-m'), ...args, '--anchors', '4', '--m', '8']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^error: objective.m = 8, expected student.anchors.count = 4/m);
+    expect(existsSync(join(dir, 'cli-anchors-m'))).toBe(false);
   });
 });

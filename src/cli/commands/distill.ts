@@ -23,6 +23,8 @@ const SHORTCUTS: ConfigShortcut[] = [
   ['--assignment <rule>', 'assignment', 'objective.assignment', 'IMLE: nearest (default) or matching (one student sample per teacher sample; m >= K)'],
   ['--epsilon <r>', 'epsilon', 'objective.epsilon', 'IMLE rejection radius, normalised units (default 0: off)'],
   ['--latent-dim <n>', 'latentDim', 'student.latentDim', 'latent size (default: the chunk size)'],
+  ['--anchors <n>', 'anchors', 'student.anchors.count', 'a discrete latent of n anchors drawn by a gate (sets --m to n unless given)'],
+  ['--init <student>', 'init', 'student.init', 'a one-step student (.fpk or run folder) to start from instead of the teacher'],
   ['--teacher-steps <n>', 'teacherSteps', 'cache.solver.steps', 'teacher ODE steps for the cache (default 100 Euler)'],
   ['--dataset <path>', 'dataset', 'dataset.path', "dataset to distil on (default: the teacher run's)"],
   ['--steps <n>', 'steps', 'train.steps', 'optimizer steps'],
@@ -32,7 +34,7 @@ const SHORTCUTS: ConfigShortcut[] = [
 ];
 
 /** Config paths that may name a new location on --resume (the run checks what they hold). */
-const RELOCATABLE = ['dataset.path', 'observations', 'cache.dir'];
+const RELOCATABLE = ['dataset.path', 'observations', 'cache.dir', 'student.init'];
 
 /** What each distillation target runs. */
 const TRAINERS = { student: distillStudent, blocks: distillBlocks, reflow: reflowTeacher } as const;
@@ -109,6 +111,11 @@ distil again with the states it reached labelled by the teacher as well:
   flowpolicy distill runs/pusht --out runs/pusht-student-2 --observations runs/visited.zarr
   flowpolicy distill runs/pusht --out runs/pusht-student-2 --observations '[{"path": "runs/visited.zarr", "every": 2}]'
 
+An anchored student (a discrete latent: 16 anchors, the gate fitted after the
+last step to how often each anchor's chunk is nearest to the teacher's
+samples), started from a one-step student:
+  flowpolicy distill runs/pusht-reflow --out runs/pusht-anchors --anchors 16 --init runs/pusht-student --steps 10000
+
 Jittered copies of the training windows (each window shifted by N(0, sigma^2)
 in normalised units, the same shift for its To frames), labelled by the teacher:
   flowpolicy distill runs/pusht --out runs/pusht-student-j --jitter.copies 2 --jitter.sigma 0.03`,
@@ -117,7 +124,7 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
     const backend = await useBackend(opts.backend as string | undefined);
     const runDir = String(opts.out);
     const resume = opts.resume === true;
-    const values = flagValues(opts, SHORTCUTS, FIELD_FLAGS, ['dataset.path', 'cache.dir']);
+    const values = flagValues(opts, SHORTCUTS, FIELD_FLAGS, ['dataset.path', 'cache.dir', 'student.init']);
 
     let raw: Record<string, unknown>;
     const configPath = join(runDir, DISTILL_FILES.config);
@@ -130,6 +137,9 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
     }
     // --observations a.zarr,b.zarr is short for the JSON form [{"path": "a.zarr"}, {"path": "b.zarr"}].
     for (const [path, value] of values) setPath(raw, path, path === 'observations' && typeof value === 'string' ? value.split(',').map((p) => ({ path: p })) : value);
+    // --anchors n: the anchors are the objective's m samples, so m follows unless the command or config sets it.
+    const anchorCount = values.find(([p]) => p === 'student.anchors.count')?.[1];
+    if (!resume && anchorCount !== undefined && (raw.objective as { m?: unknown } | undefined)?.m === undefined) setPath(raw, 'objective.m', anchorCount);
     const config = parseInput(DistillConfig, raw, resume ? configPath : opts.config !== undefined ? String(opts.config) : 'command line');
 
     const json = opts.json === true;
@@ -163,7 +173,7 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
             const resuming = s.startStep ? `, resuming at step ${s.startStep}` : '';
             if (s.studentConfig) {
               info(
-                `student: ${s.studentConfig.net.kind} trunk, latent ${s.studentConfig.latentDim}, ${s.parameters.toLocaleString('en-US')} parameters; ${config.objective.kind} (m ${config.objective.m}, K ${config.cache.k}, epsilon ${config.objective.epsilon}, ${config.objective.assignment ?? 'nearest'}); run folder ${runDir}${resuming}`,
+                `student: ${s.studentConfig.net.kind} trunk, latent ${s.studentConfig.latentDim}${s.studentConfig.anchors ? ` (${s.studentConfig.anchors.count} anchors and a gate)` : ''}, ${s.parameters.toLocaleString('en-US')} parameters; ${config.objective.kind} (m ${config.objective.m}, K ${config.cache.k}, epsilon ${config.objective.epsilon}, ${config.objective.assignment ?? 'nearest'}); run folder ${runDir}${resuming}`,
               );
             } else if (s.reflowConfig) {
               info(`reflow: the teacher's ${s.reflowConfig.net.kind} network, ${s.parameters.toLocaleString('en-US')} parameters, on ${s.windows * config.cache.k} (noise, sample) pairs (K ${config.cache.k}); run folder ${runDir}${resuming}`);
@@ -171,6 +181,11 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
             progress.start(s.startStep, s.totalSteps);
           },
           onStep: (s) => progress.update({ step: s.step, total: s.totalSteps, loss: s.loss, valLoss: null }),
+          onGateStart: (g) => {
+            progress.stop();
+            info(`gate: the ${g.anchors} anchors' shares of the teacher's samples on ${g.windows} observations; fitting ${g.steps} steps`);
+          },
+          onGateEnd: (g) => info(`gate: held-out cross-entropy ${g.valLoss.toFixed(4)} (uniform ${g.uniformLoss.toFixed(4)}, the targets' entropy ${g.targetEntropy.toFixed(4)})`),
         },
       });
       progress.stop();

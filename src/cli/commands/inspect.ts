@@ -49,14 +49,15 @@ export function inspectCommand(): Command {
           ? ['policy', `${cfg.kind} (conditional flow matching, ${cfg.flow.path} path, t: ${cfg.flow.timeSampler.kind}${cfg.flow.otCoupling ? ', OT coupling' : ''})`]
           : cfg.kind === 'lfm'
             ? ['policy', `${cfg.kind} (Local Flow Matching, ${blockCount(cfg.lfm.schedule)} blocks, ${cfg.lfm.schedule.kind} schedule, ${cfg.lfm.interpolant} interpolant, t: ${cfg.flow.timeSampler.kind})`]
-            : ['policy', `${cfg.kind} (one-step, IMLE-distilled; latent size ${latentDimOf(cfg)}${cfg.refine ? `; refined by one teacher Euler step from t = ${cfg.refine.time}` : ''})`],
+            : ['policy', `${cfg.kind} (one-step, IMLE-distilled; latent size ${latentDimOf(cfg)}${cfg.anchors ? `, ${cfg.anchors.count} anchors drawn by a gate` : ''}${cfg.refine ? `; refined by one teacher Euler step from t = ${cfg.refine.time}` : ''})`],
         ...(cfg.kind === 'student' && cfg.refine ? [['refined with', `${String(c.meta.refineTeacher ?? '-')} (${JSON.stringify(cfg.refine.net)})`] as [string, string]] : []),
+        ...(cfg.kind === 'student' && cfg.anchors ? [['gate', gateLine(cfg.anchors, c.meta.gate)] as [string, string]] : []),
         ['network', `${JSON.stringify(cfg.net)}`],
         ['parameters', `${parameters.toLocaleString('en-US')} in ${c.weights.size} tensors`],
         ['observation', `${cfg.observation.features.map((f) => `${f.key} [${f.shape}]`).join(' + ')}, horizon To = ${cfg.observation.horizon}`],
         ['action', `${cfg.action.key} [${cfg.action.dim}], horizon Tp = ${cfg.action.horizon}, execute Ta = ${cfg.action.execute}`],
         cfg.kind === 'student'
-          ? ['inference', cfg.refine ? 'two network calls per chunk (the student, then the teacher step)' : 'one network call per chunk']
+          ? ['inference', cfg.refine ? 'two network calls per chunk (the student, then the teacher step)' : cfg.anchors ? 'one network call per chunk, after its gate' : 'one network call per chunk']
           : [
               'inference',
               `${cfg.inference.method}${cfg.inference.method === 'dopri5' ? ` (rtol ${cfg.inference.rtol}, atol ${cfg.inference.atol})` : `, ${cfg.inference.steps} steps`}${cfg.kind === 'lfm' ? ' per block' : ''}`,
@@ -80,4 +81,13 @@ function teacherLine(meta: Record<string, unknown>): string {
   const how = meta.distilled === 'reflow' ? 'reflowed' : meta.distilled === 'blocks' ? 'its blocks distilled to one step' : `${String(meta.objective ?? 'imle')} distillation`;
   const digest = typeof meta.teacherSha256 === 'string' ? `, sha256 ${meta.teacherSha256.slice(0, 12)}` : '';
   return `${String(meta.teacher)} (${how}${digest})`;
+}
+
+/** An anchored student's gate: its size, and how well it was fitted (the distillation's record). */
+function gateLine(anchors: { count: number; hidden: number; layers: number }, meta: unknown): string {
+  const size = `ReLU MLP ${anchors.layers} x ${anchors.hidden} -> ${anchors.count} logits`;
+  const fit = meta as { fitted?: boolean; valLoss?: number; uniformLoss?: number } | undefined;
+  if (!fit || typeof fit !== 'object') return size;
+  if (!fit.fitted) return `${size}; not fitted yet (uniform over the anchors)`;
+  return `${size}; held-out cross-entropy ${fit.valLoss?.toFixed(4)} (uniform ${fit.uniformLoss?.toFixed(4)})`;
 }
