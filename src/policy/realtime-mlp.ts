@@ -63,8 +63,8 @@ interface StackPlan {
   out: number;
   hidden: number;
   activation: Activation;
-  /** out = x + h y (a velocity net's Euler step), or out = y. */
-  residual: boolean;
+  /** h in out = x + h y (a velocity net's Euler step), or null: out = y. */
+  step: number | null;
 }
 
 /**
@@ -149,7 +149,7 @@ function velocityPlan(spec: RealtimeMlpSpec, dense: DenseOf, w: (key: string, sh
           const wt = w('latent.proj.weight', [latentDim, D]);
           return { nin: latentDim, nout: D, row: (i: number) => wt.subarray(i * D, (i + 1) * D), bias: new Float32Array(D) };
         })();
-  return { stack, proj, D, C, latentDim: proj ? latentDim : D, out: D, hidden: H, activation: net.activation, residual: true };
+  return { stack, proj, D, C, latentDim: proj ? latentDim : D, out: D, hidden: H, activation: net.activation, step: spec.step ?? 1 };
 }
 
 /** A gate: ReLU layers from the condition, logits out. */
@@ -158,7 +158,7 @@ function gatePlan(spec: RealtimeGateSpec, dense: DenseOf): StackPlan {
   const stack: Dense[] = [];
   for (let l = 0; l < layers; l++) stack.push(dense(`${l}`, l === 0 ? spec.condDim : H, H));
   stack.push(dense('out', H, count));
-  return { stack, proj: null, D: 0, C: spec.condDim, latentDim: 0, out: count, hidden: H, activation: 'relu', residual: false };
+  return { stack, proj: null, D: 0, C: spec.condDim, latentDim: 0, out: count, hidden: H, activation: 'relu', step: null };
 }
 
 export class RealtimeMlp {
@@ -191,8 +191,8 @@ export class RealtimeMlp {
   private readonly x: Float32Array;
   private readonly projOut: Float32Array | null;
   private readonly y: Float32Array;
-  private readonly step: number;
-  private readonly residual: boolean;
+  /** h of out = x + h y, or null for a gate (out is y). */
+  private readonly step: number | null;
   private allocated = 0;
 
   /** Whether the WebAssembly SIMD kernels can run here. */
@@ -250,7 +250,7 @@ export class RealtimeMlp {
     const inAt = reserve(D + C);
     const hiddenAt = Array.from({ length: stack.length - 1 }, () => reserve(H));
     const yAt = reserve(plan.out);
-    const outAt = plan.residual ? reserve(D) : yAt;
+    const outAt = plan.step !== null ? reserve(D) : yAt;
 
     let memory: Float32Array;
     if (modules) {
@@ -327,10 +327,9 @@ export class RealtimeMlp {
     this.hiddenAt = hiddenAt;
     this.hiddenN4 = align(H) / 4;
     this.y = view(yAt, plan.out);
-    this.output = plan.residual ? view(outAt, D) : this.y;
+    this.output = plan.step !== null ? view(outAt, D) : this.y;
     this.activate = ACTIVATIONS[plan.activation];
-    this.step = 'gate' in spec ? 0 : (spec.step ?? 1);
-    this.residual = plan.residual;
+    this.step = plan.step;
     this.parameters = [...packed.keys()].reduce((n, d) => n + d.nin * d.nout + (d === projDense ? 0 : d.nout), 0);
   }
 
@@ -393,11 +392,11 @@ export class RealtimeMlp {
       if (this.activateWasm) this.activateWasm(this.hiddenAt[l] * 4, this.hiddenN4);
       else this.activate(this.hidden[l]);
     }
-    if (!this.residual) return this.output;
+    const h = this.step;
+    if (h === null) return this.output;
     const x = this.x;
     const y = this.y;
     const out = this.output;
-    const h = this.step;
     for (let j = 0; j < out.length; j++) out[j] = x[j] + h * y[j];
     return out;
   }

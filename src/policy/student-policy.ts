@@ -180,7 +180,7 @@ export class StudentPolicy implements Policy {
   readonly realtimeRefine: RealtimeMlp | null;
   /** The refining net's parameters, for a refined student. */
   readonly refineParams: ParamStore | null;
-  /** An anchored student's gate (plain JavaScript, on either engine). */
+  /** An anchored student's gate (on the real-time engine whichever engine runs the trunk). */
   readonly gate: AnchorGate | null;
   private readonly gateWeights: WeightMap | null;
   private readonly history: ObservationHistory;

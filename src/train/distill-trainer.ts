@@ -19,7 +19,8 @@ import type { FlowPolicyConfig } from '../policy/config.js';
 import { FlowPolicy } from '../policy/flow-policy.js';
 import { LocalFlowPolicy } from '../policy/local-flow-policy.js';
 import { GATE_PREFIX, latentDimOf, studentConfigFor, type StudentConfig } from '../policy/student-config.js';
-import { splitStudentWeights, StudentPolicy, studentNetOf } from '../policy/student-policy.js';
+import { splitStudentWeights, StudentPolicy } from '../policy/student-policy.js';
+import { GateNet } from '../nets/gate-net.js';
 import { ParamStore, type WeightMap } from '../nets/params.js';
 import { Rng } from '../core/rng.js';
 import { anchorShares, fitGate } from './gate-fit.js';
@@ -418,10 +419,10 @@ export async function distillStudent(
     : StudentPolicy.initialize(trunkConfig, t0.stats, t.seed);
   const net = student.net;
   const params = student.params;
-  const anchored = anchorOptions ? studentNetOf(studentConfig) : null;
+  const gateNet = anchorsSpec ? new GateNet(anchorsSpec, C, L) : null;
   const anchors = anchorOptions ? new Rng(anchorOptions.seed).fillNormal(new Float32Array(anchorOptions.count * L)) : null;
-  let gateWeights = anchored && anchors ? anchored.gate!.initialWeights(anchors, new Rng(anchorOptions!.fit.seed)) : null;
-  let gateMeta: Record<string, unknown> | null = anchored ? { fitted: false } : null;
+  let gateWeights = gateNet && anchors ? gateNet.initialWeights(anchors, new Rng(anchorOptions!.fit.seed)) : null;
+  let gateMeta: Record<string, unknown> | null = gateNet ? { fitted: false } : null;
   const loop = new OptimizationLoop({ registry: net.registry, params, options: t, metricsPath: files.metrics, resumeFrom: state, onRecord: hooks.onRecord });
   const { rng, ema } = loop;
   const startStep = loop.startStep;
@@ -535,14 +536,14 @@ export async function distillStudent(
   });
 
   let stopped = interrupted;
-  if (anchored && anchors && !interrupted) {
+  if (gateNet && anchors && !interrupted) {
     // The gate, fitted to the anchors' shares under the final (EMA) generator; then the checkpoint again, with it.
     const trunkWeights = ema.toWeights();
     const emaParams = ParamStore.fromWeights(net.registry, trunkWeights, { kind: 'constant' });
     hooks.onGateStart?.({ windows: N, anchors: anchors.length / L, steps: anchorOptions!.fit.steps });
-    const shares = anchorShares(anchored, emaParams, anchors, conds, samples, K);
+    const shares = anchorShares(net, emaParams, anchors, conds, samples, K);
     emaParams.dispose();
-    const fitted = await fitGate({ net: anchored, initial: gateWeights!, conds, shares, options: anchorOptions!.fit, signal, onProgress: hooks.onGateProgress });
+    const fitted = await fitGate({ gate: gateNet, initial: gateWeights!, conds, shares, options: anchorOptions!.fit, signal, onProgress: hooks.onGateProgress });
     if (fitted) {
       gateWeights = fitted.weights;
       gateMeta = { fitted: true, valLoss: fitted.valLoss, uniformLoss: fitted.uniformLoss, targetEntropy: fitted.targetEntropy, usage: fitted.usage };
@@ -551,7 +552,7 @@ export async function distillStudent(
     } else stopped = true;
   }
   const result: DistillResult = {
-    ...loop.result({ runDir, checkpointPath: files.checkpoint, step, interrupted: stopped, parameters: net.registry.count() + (gateWeights ? anchored!.gate!.registry.count() : 0) }),
+    ...loop.result({ runDir, checkpointPath: files.checkpoint, step, interrupted: stopped, parameters: net.registry.count() + (gateNet?.registry.count() ?? 0) }),
     cache: { dir: cacheDir, builtParts: cache.builtParts, reusedParts: cache.reusedParts },
   };
   loop.dispose();

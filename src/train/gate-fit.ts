@@ -3,6 +3,7 @@ import { Rng } from '../core/rng.js';
 import { imleSelect, selectionShares } from '../flow/imle.js';
 import { softCrossEntropy } from '../flow/loss.js';
 import { ParamStore, type WeightMap } from '../nets/params.js';
+import type { GateNet } from '../nets/gate-net.js';
 import type { StudentNet } from '../policy/student-policy.js';
 import { AdamW } from './adamw.js';
 
@@ -33,11 +34,12 @@ const SHARE_WINDOWS = 256;
 /**
  * The targets of an anchored student's gate: for every window, the share
  * of its K cached teacher samples nearest to each anchor's chunk
- * G(z_j, c) (flow/imle.ts selectionShares), [N, M].
+ * G(z_j, c) (flow/imle.ts selectionShares), [N, M]; `anchors` [M, latent]
+ * and the generator `net` with its `params`.
  */
 export function anchorShares(net: StudentNet, params: ParamStore, anchors: Float32Array, conds: Float32Array, samples: Float32Array, k: number): Float32Array {
-  const M = net.gate!.spec.count;
   const L = net.trunkLatentDim;
+  const M = anchors.length / L;
   const C = net.dims.condDim;
   const D = net.chunkSize;
   const N = conds.length / C;
@@ -65,7 +67,7 @@ export function anchorShares(net: StudentNet, params: ParamStore, anchors: Float
  * `signal` aborts it.
  */
 export async function fitGate(o: {
-  net: StudentNet;
+  gate: GateNet;
   initial: WeightMap;
   conds: Float32Array;
   shares: Float32Array;
@@ -73,9 +75,9 @@ export async function fitGate(o: {
   signal?: AbortSignal;
   onProgress?: (info: { step: number; steps: number; loss: number }) => void;
 }): Promise<GateFitResult | null> {
-  const gate = o.net.gate!;
+  const gate = o.gate;
   const M = gate.spec.count;
-  const C = o.net.dims.condDim;
+  const C = gate.condDim;
   const N = o.conds.length / C;
   const { steps, batchSize, lr, valRatio, seed } = o.options;
   const rng = new Rng(seed);

@@ -160,13 +160,13 @@ describe('the one-step student', () => {
     s.reset({ seed: 3 });
     tj.reset({ seed: 3 });
     const obs = [frame([100, 200]), frame([120, 210])];
-    const chunks = s.net.gate && Array.from({ length: 6 }, (_, j) => tj.act(obs, { latent: gate.anchors.subarray(j * s.latentDim, (j + 1) * s.latentDim) }).actions);
+    const chunks = Array.from({ length: 6 }, (_, j) => tj.act(obs, { latent: gate.anchors.subarray(j * s.latentDim, (j + 1) * s.latentDim) }).actions);
     tj.reset({ seed: 3 });
     const chosen = new Set<number>();
     for (let i = 0; i < 40; i++) {
       const a = s.act(obs).actions;
       expect(maxAbsDiff(a, tj.act(obs).actions)).toBeLessThan(1e-3);
-      const j = chunks!.findIndex((c) => maxAbsDiff(c, a) < 1e-3);
+      const j = chunks.findIndex((c) => maxAbsDiff(c, a) < 1e-3);
       expect(j).toBeGreaterThanOrEqual(0);
       chosen.add(j);
     }
