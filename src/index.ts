@@ -70,6 +70,7 @@ export { AdamW, type AdamWOptions } from './train/adamw.js';
 export { distillStudent, openDistillation, DISTILL_FILES, type DistillHooks, type DistillResult } from './train/distill-trainer.js';
 export { anchorShares, fitGate, type GateFitOptions, type GateFitResult } from './train/gate-fit.js';
 export { distillBlocks } from './train/block-distill-trainer.js';
+export { refinedStudentSampler } from './train/refined-teacher.js';
 export { reflowTeacher } from './train/reflow-trainer.js';
 export { DistillConfig, VisitedObservations, JitterConfig, type DistillConfigInput } from './train/distill-config.js';
 export { trainLocalFlowPolicy, lfmPolicyConfigFor, blockBudget, LFM_FILES, type LfmTrainHooks, type LfmTrainResult, type LfmTrainStartInfo } from './train/lfm-trainer.js';

@@ -26,7 +26,8 @@ import { Rng } from '../core/rng.js';
 import { anchorShares, fitGate } from './gate-fit.js';
 import { resolveCheckpointPath } from '../policy/policy-source.js';
 import { RunConfig } from './config.js';
-import { DistillConfig, type DistillDataset } from './distill-config.js';
+import { CacheOptions, DistillConfig, type DistillDataset } from './distill-config.js';
+import { refinedStudentSampler } from './refined-teacher.js';
 import { RUN_FILES } from './flow-trainer.js';
 import { OptimizationLoop, runFolder, type RunHooks, type RunResult } from './optimization-loop.js';
 import { openSegmentedTeacherCache, segmentedCacheNoise, segmentedParts, type CacheProgress, type SamplingTeacher, type SegmentedTeacherCache } from './teacher-cache.js';
@@ -56,8 +57,8 @@ export interface DistillStartInfo {
 }
 
 export interface DistillHooks extends RunHooks {
-  /** Before the teacher cache is opened (drawing it may take a while). */
-  onCacheStart?(info: { dir: string; windows: number; parts: number; k: number }): void;
+  /** Before the teacher cache is opened (drawing it may take a while); `sampling` says how its samples are drawn. */
+  onCacheStart?(info: { dir: string; windows: number; parts: number; k: number; sampling: string }): void;
   onCacheProgress?(p: CacheProgress): void;
   onStart?(info: DistillStartInfo): void;
   /** An anchored student's gate fit, after the last step: its start, each step, its end. */
@@ -121,7 +122,8 @@ export interface DistillationSetup {
   teacherDigest: string;
   /** The teacher's checkpoint as decoded (stats, weights). */
   checkpoint: ReturnType<typeof decodeCheckpoint>;
-  teacher: FlowPolicy | LocalFlowPolicy;
+  /** A flow teacher, an LFM chain, or a refined student (its two calls are what a student of it learns in one). */
+  teacher: FlowPolicy | LocalFlowPolicy | StudentPolicy;
   /** The student to start from (config.student.init), as read. */
   init: { path: string; bytes: Buffer } | null;
   /** The run config as it is checked on resume. */
@@ -149,7 +151,7 @@ export interface DistillationSetup {
  * window, in episode order), as the teacher reads them; a dataset lacking
  * one of the teacher's features, or holding it in another size, is refused.
  */
-function observationWindows(teacher: FlowPolicy | LocalFlowPolicy, dataset: EpisodeDataset, episodes: number[], every: number): Float32Array {
+function observationWindows(teacher: DistillationSetup['teacher'], dataset: EpisodeDataset, episodes: number[], every: number): Float32Array {
   const tc = teacher.config;
   for (const f of tc.observation.features) {
     const size = dataset.featureSize(f.key);
@@ -212,10 +214,15 @@ export async function openDistillation(
   const teacherBytes = readFileSync(teacherPath);
   const teacherDigest = digestOf(teacherBytes);
   const t0 = decodeCheckpoint(teacherBytes, teacherPath);
-  if (t0.config.kind === 'student') {
-    throw new InputError('config.kind', t0.config.kind, "'flow' or 'lfm' (a flow-matching teacher or an LFM chain): this checkpoint holds a one-step student", teacherPath);
+  if (t0.config.kind === 'student' && !t0.config.refine) {
+    throw new InputError('config.kind', t0.config.kind, "'flow' or 'lfm' (a flow-matching teacher or an LFM chain), or a refined student (`flowpolicy refine`): this checkpoint holds a one-step student", teacherPath);
   }
-  const teacher = t0.config.kind === 'lfm' ? new LocalFlowPolicy(t0.config, t0.stats, t0.weights, { source: teacherPath }) : new FlowPolicy(t0.config, t0.stats, t0.weights, { source: teacherPath });
+  const teacher =
+    t0.config.kind === 'student'
+      ? new StudentPolicy(t0.config, t0.stats, t0.weights, { source: teacherPath, engine: 'tfjs' })
+      : t0.config.kind === 'lfm'
+        ? new LocalFlowPolicy(t0.config, t0.stats, t0.weights, { source: teacherPath })
+        : new FlowPolicy(t0.config, t0.stats, t0.weights, { source: teacherPath });
   const state = options.resume && existsSync(files.state) ? loadTrainState(files.state) : null;
   const recordedDigest = state && recordedTeacherDigest(state.config);
   if (recordedDigest && recordedDigest !== teacherDigest) {
@@ -300,7 +307,12 @@ export async function openDistillationCache(
   mkdirSync(runDir, { recursive: true });
   writeFileAtomic(files.config, `${JSON.stringify(config, null, 2)}\n`);
   const cacheDir = config.cache.dir ?? files.cache;
-  hooks.onCacheStart?.({ dir: cacheDir, windows: N, parts: segmentedParts(segments, C, config.cache.partWindows), k: config.cache.k });
+  const { solver } = config.cache;
+  const sampling =
+    setup.teacher instanceof StudentPolicy
+      ? 'the refined student: trunk, then its refining step with eps = z'
+      : `${solver.method}${solver.method === 'dopri5' ? '' : `, ${solver.steps} steps`}`;
+  hooks.onCacheStart?.({ dir: cacheDir, windows: N, parts: segmentedParts(segments, C, config.cache.partWindows), k: config.cache.k, sampling });
   const cache = await openSegmentedTeacherCache(sampler, segments, {
     dir: cacheDir,
     k: config.cache.k,
@@ -358,7 +370,9 @@ function initialStudentWeights(init: { path: string; bytes: Buffer }, config: St
  * 'student' checkpoint with the EMA weights) and train-state.fpk (for
  * `resume`), each file atomically. A resumed run continues bit for bit.
  * The student starts from the teacher's weights, or from another student's
- * (student.init). An anchored student (student.anchors) trains with its
+ * (student.init). The teacher may also be a refined student
+ * (refined-teacher.ts): its two calls' samples are learned in one, from
+ * its own trunk. An anchored student (student.anchors) trains with its
  * anchors as the m samples; after the last step its gate is fitted
  * (train/gate-fit.ts) and the checkpoint written again with it; until
  * then the checkpoint's gate is uniform. A run stopped during the fit fits
@@ -399,12 +413,27 @@ export async function distillStudent(
     teacher.dispose();
     throw new InputError('student.latentDim', L, `the chunk size ${D} (objective 'pairs' feeds the student the teacher's own noise)`);
   }
+  let sampler: SamplingTeacher;
+  try {
+    sampler = teacher instanceof StudentPolicy ? refinedStudentSampler(teacher, teacherPath) : teacher;
+    if (teacher instanceof StudentPolicy) {
+      // No ODE is solved: a solver setting would be silently unused.
+      const solver = CacheOptions.parse({}).solver;
+      for (const key of Object.keys(solver) as (keyof typeof solver)[]) {
+        if (config.cache.solver[key] !== solver[key]) throw new InputError(`cache.solver.${key}`, config.cache.solver[key], `left at ${JSON.stringify(solver[key])} with a refined student as the teacher (it makes two network calls, no ODE solve)`);
+      }
+    }
+  } catch (err) {
+    teacher.dispose();
+    throw err;
+  }
 
   // Teacher samples, drawn once (resumable).
   const K = config.cache.k;
-  const { cacheDir, cache } = await openDistillationCache(setup, config, hooks, teacher);
+  const { cacheDir, cache } = await openDistillationCache(setup, config, hooks, sampler);
   const t = config.train;
-  // An LFM chain's trunk is its free block N: like the student's latent, its t = 0 end is N(0, I).
+  // An LFM chain's trunk is its free block N: like the student's latent, its t = 0 end is N(0, I). A refined
+  // student's is its own trunk (its refining net is dropped: the student learns its correction).
   const trunk = teacher instanceof LocalFlowPolicy ? { params: teacher.blocks[teacher.numBlocks - 1], chunkSize: teacher.chunkSize } : teacher;
   const initialWeights = init ?? (config.student.warmStart ? StudentPolicy.warmStartWeights(trunk, L, t.seed) : null);
   teacher.dispose();

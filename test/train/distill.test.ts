@@ -11,6 +11,7 @@ import { writeEpisodes, type Episode } from '../../src/data/export/episode-write
 import { loadDataset } from '../../src/data/load-dataset.js';
 import { loadPolicy, readCheckpoint, saveCheckpoint } from '../../src/policy/checkpoint.js';
 import type { FlowPolicy } from '../../src/policy/flow-policy.js';
+import { refineStudent } from '../../src/policy/refine-student.js';
 import { StudentPolicy } from '../../src/policy/student-policy.js';
 import { studentConfigFor } from '../../src/policy/student-config.js';
 import { RunConfig } from '../../src/train/config.js';
@@ -272,6 +273,78 @@ describe('IMLE distillation on a conditional mixture', () => {
         /student\.init = .*other-net\.fpk.*, expected a student with this student's network \{"kind":"mlp","hidden":96/,
       );
       for (const d of ['anchors-m', 'anchors-reg', 'anchors-init-teacher', 'anchors-init-net']) expect(existsSync(join(dir, d)), d).toBe(false);
+    });
+  });
+
+  describe("a refined student as the teacher: its two calls learned in one", () => {
+    const refinedPath = join(dir, 'refined.fpk');
+    const collapsed = (extra: Partial<DistillConfigInput> = {}) =>
+      distill({ teacher: refinedPath, dataset: { path: datasetPath }, objective: { kind: 'pairs' }, ...extra, cache: { solver: { method: 'euler', steps: 100 }, dir: join(dir, 'refined-cache'), ...extra.cache } });
+    let refined: StudentPolicy;
+    let student: StudentPolicy;
+
+    beforeAll(async () => {
+      // The pairs student with one step of its teacher from tau = 0.8. Its map z -> G(z) follows the teacher's ODE,
+      // so x_tau = tau G(z) + (1 - tau) z lies near the teacher's path from z and eps = z costs nothing; an IMLE
+      // trunk has no such tie to z (refined with eps = z, this mixture's IMLE student leaves its modes more often).
+      saveCheckpoint(refinedPath, refineStudent(join(dir, 'pairs', DISTILL_FILES.checkpoint), join(teacherDir, DISTILL_FILES.checkpoint), 0.8));
+      refined = loadPolicy(refinedPath, { kind: 'student', engine: 'tfjs' }).policy;
+      const r = await distillStudent(collapsed(), { runDir: join(dir, 'collapsed'), dataset });
+      student = loadPolicy(r.checkpointPath, { kind: 'student' }).policy;
+    }, 300_000);
+
+    it('starts from its trunk and lands on its chunk for the same noise (eps = z), keeping the modes', () => {
+      const c = readCheckpoint(join(dir, 'collapsed', DISTILL_FILES.checkpoint), { kind: 'student' });
+      expect(c.config.refine).toBeUndefined();
+      expect(student.latentDim).toBe(2);
+      expect(c.meta).toMatchObject({ teacher: refinedPath, objective: 'pairs' });
+      const rng = new Rng(23);
+      const n = 512;
+      const cond = new Float32Array(n);
+      for (let i = 0; i < n; i++) cond[i] = teacher.normalizer.normalize('observation.state', [2 * rng.uniform() - 1])[0];
+      const z = rng.fillNormal(new Float32Array(2 * n));
+      const tied = new Float32Array(4 * n);
+      const free = new Float32Array(4 * n);
+      for (let i = 0; i < n; i++) {
+        tied.set(z.subarray(2 * i, 2 * i + 2), 4 * i);
+        tied.set(z.subarray(2 * i, 2 * i + 2), 4 * i + 2);
+        free.set(z.subarray(2 * i, 2 * i + 2), 4 * i);
+        free.set(rng.fillNormal(new Float32Array(2)), 4 * i + 2);
+      }
+      const target = refined.generateNormalized(cond, tied, n);
+      const distance = (x: Float32Array, y = target) => {
+        let sum = 0;
+        for (let i = 0; i < n; i++) sum += Math.hypot(x[2 * i] - y[2 * i], x[2 * i + 1] - y[2 * i + 1]) / n;
+        return sum;
+      };
+      const trunk = distance(pairs.generateNormalized(cond, z, n));
+      const learned = distance(student.generateNormalized(cond, z, n));
+      // The same trunk draw refined with independent noise: how far the refining noise alone moves a chunk.
+      const otherEps = distance(refined.generateNormalized(cond, free, n));
+      const summary = JSON.stringify({ trunk, learned, otherEps });
+      console.log(`refined student collapsed to one call (mixture, tau 0.8): distance to the refined chunk ${learned.toFixed(3)}, its trunk's ${trunk.toFixed(3)}, the refined chunk with other eps ${otherEps.toFixed(3)}`);
+      expect(learned, summary).toBeLessThan(0.5 * trunk);
+      expect(learned, summary).toBeLessThan(0.5 * otherEps);
+      // As a policy: the refined student's modes and weights (its eps drawn freely, as act() does), sharper than its trunk's.
+      const t = modeStats(refined, (cd, m, r) => refined.generateNormalized(cd, r.fillNormal(new Float32Array(4 * m)), m));
+      const g = modeStats(pairs, (cd, m, r) => pairs.generateNormalized(cd, r.fillNormal(new Float32Array(2 * m)), m));
+      const p = modeStats(student, (cd, m, r) => student.generateNormalized(cd, r.fillNormal(new Float32Array(2 * m)), m));
+      const modes = JSON.stringify({ refined: t, trunk: g, student: p });
+      console.log(`on a mode: collapsed student ${p.onMode.toFixed(2)}, refined student ${t.onMode.toFixed(2)}, its trunk ${g.onMode.toFixed(2)}`);
+      expect(p.onMode, modes).toBeGreaterThan(g.onMode + 0.03);
+      expect(Math.abs(p.onMode - t.onMode), modes).toBeLessThan(0.05);
+      p.upper.forEach((w, i) => expect(Math.abs(w - t.upper[i]), modes).toBeLessThan(0.15));
+    });
+
+    it('refuses a one-step student, an ODE solver for it, and targets other than a student, before writing anything', async () => {
+      await expect(distillStudent(collapsed({ teacher: join(dir, 'imle') }), { runDir: join(dir, 'collapse-plain'), dataset })).rejects.toThrow(
+        "config.kind = \"student\", expected 'flow' or 'lfm' (a flow-matching teacher or an LFM chain), or a refined student (`flowpolicy refine`): this checkpoint holds a one-step student",
+      );
+      await expect(distillStudent(collapsed({ cache: { solver: { method: 'euler', steps: 40 } } }), { runDir: join(dir, 'collapse-solver'), dataset })).rejects.toThrow(
+        'cache.solver.steps = 40, expected left at 100 with a refined student as the teacher (it makes two network calls, no ODE solve)',
+      );
+      await expect(reflowTeacher(collapsed({ target: 'reflow', objective: {} }), { runDir: join(dir, 'collapse-reflow'), dataset })).rejects.toThrow(/config\.kind = "student", expected 'flow'/);
+      for (const d of ['collapse-plain', 'collapse-solver', 'collapse-reflow']) expect(existsSync(join(dir, d)), d).toBe(false);
     });
   });
 
@@ -649,7 +722,7 @@ describe('distillation runs: resume, cache, bad input', () => {
     const path = join(dir, 'student-as-teacher.fpk');
     saveCheckpoint(path, { config: s.config, stats: { ...s.stats }, weights: s.params.toWeights() });
     await expect(distillStudent(distill({ teacher: path, dataset: { path: datasetPath } }), { runDir: join(dir, 'kind'), dataset })).rejects.toThrow(
-      `${path}: config.kind = "student", expected 'flow' or 'lfm' (a flow-matching teacher or an LFM chain): this checkpoint holds a one-step student`,
+      `${path}: config.kind = "student", expected 'flow' or 'lfm' (a flow-matching teacher or an LFM chain), or a refined student (\`flowpolicy refine\`): this checkpoint holds a one-step student`,
     );
     expect(existsSync(join(dir, 'kind'))).toBe(false);
   });
@@ -713,6 +786,25 @@ describe('distillation runs: resume, cache, bad input', () => {
     expect(corrupt.code).toBe(2);
     expect(corrupt.stderr).toContain(`${part}: checksum mismatch`);
     for (const r of [kind, corrupt]) expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('distils a refined student into a one-call student from the command line, refusing an ODE setting for it', () => {
+    const args = ['--k', '2', '--steps', '6', '--batch-size', '8', '--cache.partWindows', '1024', '--no-progress'];
+    const start = join(dir, 'cli-r-student');
+    expect(runCli(['distill', teacherDir, '--out', start, ...args, '--teacher-steps', '4', '--objective', 'pairs']).code).toBe(0);
+    const refined = join(dir, 'cli-refined.fpk');
+    expect(runCli(['refine', start, '--teacher', teacherDir, '--time', '0.8', '--out', refined]).code).toBe(0);
+    const out = join(dir, 'cli-collapsed');
+    const solver = runCli(['distill', refined, '--out', out, ...args, '--objective', 'pairs', '--dataset', datasetPath, '--teacher-steps', '4']);
+    expect(solver.code).toBe(2);
+    expect(solver.stderr).toMatch(/^error: .*cache\.solver\.steps = 4, expected left at 100 with a refined student as the teacher/m);
+    expect(existsSync(out)).toBe(false);
+    const r = runCli(['distill', refined, '--out', out, ...args, '--objective', 'pairs', '--dataset', datasetPath]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^teacher cache: \d+ observations x 2 samples \(the refined student: trunk, then its refining step with eps = z\) in 1 parts/m);
+    const shown = runCli(['inspect', join(out, DISTILL_FILES.checkpoint)]);
+    expect(shown.stdout).toMatch(new RegExp(`^teacher +${refined} \\(pairs distillation, sha256 [0-9a-f]{12}\\)$`, 'm'));
+    expect(shown.stdout).toMatch(/^inference +one network call per chunk$/m);
   });
 
   it('distils an anchored student from the command line (--anchors sets m), started from a student (--init), and inspect shows its gate', () => {

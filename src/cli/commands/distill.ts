@@ -74,7 +74,7 @@ function resumedConfig(raw: Record<string, unknown>, teacherArg: string, values:
 export function distillCommand(): Command {
   const cmd = new Command('distill')
     .description('Distil a flow-matching teacher or an LFM chain into a one-step student (IMLE): one network call per action chunk; or each block of an LFM chain to one step; or reflow a teacher into a straighter flow')
-    .argument('<teacher>', 'teacher checkpoint (.fpk) or its run folder: a flow policy, or an LFM chain (sampled through all its blocks)')
+    .argument('<teacher>', 'teacher checkpoint (.fpk) or its run folder: a flow policy, an LFM chain (sampled through all its blocks), or a refined student (flowpolicy refine: its two calls learned in one)')
     .requiredOption('--out <dir>', 'run folder of the student')
     .option('--resume', 'continue the distillation in --out from its last save (train.steps may be raised; a run moved with its teacher and data takes their new paths: <teacher>, --dataset, --observations, --cache.dir)')
     .option('--config <file>', 'distillation config (JSON); flags override its fields')
@@ -115,6 +115,11 @@ An anchored student (a discrete latent: 16 anchors, the gate fitted after the
 last step to how often each anchor's chunk is nearest to the teacher's
 samples), started from a one-step student:
   flowpolicy distill runs/pusht-reflow --out runs/pusht-anchors --anchors 16 --init runs/pusht-student --steps 10000
+
+A refined student (flowpolicy refine: the student, then one teacher step) as
+the teacher: its chunk for noise z (the refining step re-noised with the same
+z) is what the new one-step student learns at z, starting from its trunk:
+  flowpolicy distill runs/pusht-refined.fpk --out runs/pusht-collapsed --objective pairs --dataset data/pusht.zarr
 
 Jittered copies of the training windows (each window shifted by N(0, sigma^2)
 in normalised units, the same shift for its To frames), labelled by the teacher:
@@ -157,7 +162,7 @@ in normalised units, the same shift for its To frames), labelled by the teacher:
         hooks: {
           onCacheStart: (c) => {
             cacheStarted = performance.now();
-            info(`teacher cache: ${c.windows} observations x ${c.k} samples (${config.cache.solver.method}${config.cache.solver.method === 'dopri5' ? '' : `, ${config.cache.solver.steps} steps`}) in ${c.parts} parts, ${c.dir}`);
+            info(`teacher cache: ${c.windows} observations x ${c.k} samples (${c.sampling}) in ${c.parts} parts, ${c.dir}`);
           },
           onCacheProgress: (p) => {
             const tenth = Math.floor((10 * p.part) / p.parts);
