@@ -171,8 +171,9 @@ function observationWindows(teacher: DistillationSetup['teacher'], dataset: Epis
 
 /**
  * The dataset and split a teacher was trained on, from the config.json of
- * its run folder: a training run's, or a reflow run's (its own dataset, or
- * else that of the teacher it reflowed, followed back to a training run).
+ * its run folder: a training run's, or a distillation run's (a reflow, or
+ * the student run a refined student was written into): its own dataset, or
+ * else that of its teacher, followed back to a training run.
  */
 export function teacherDataset(teacherPath: string, seen: string[] = []): DistillDataset {
   const runConfigPath = join(dirname(teacherPath), RUN_FILES.config);
@@ -185,11 +186,11 @@ export function teacherDataset(teacherPath: string, seen: string[] = []): Distil
   } catch (err) {
     throw new InputError('teacher run config', runConfigPath, `a valid JSON file (${(err as Error).message})`);
   }
-  if (typeof raw === 'object' && raw !== null && (raw as { target?: unknown }).target === 'reflow') {
-    const reflow = parseInput(DistillConfig, raw, runConfigPath);
-    if (reflow.dataset) return reflow.dataset;
-    const earlier = resolveCheckpointPath(reflow.teacher, 'teacher');
-    if (seen.includes(earlier)) throw new InputError('teacher', reflow.teacher, `a teacher that is not reflowed from itself (${[...seen, earlier].join(' -> ')})`, runConfigPath);
+  if (typeof raw === 'object' && raw !== null && 'teacher' in raw) {
+    const distilled = parseInput(DistillConfig, raw, runConfigPath);
+    if (distilled.dataset) return distilled.dataset;
+    const earlier = resolveCheckpointPath(distilled.teacher, 'teacher');
+    if (seen.includes(earlier)) throw new InputError('teacher', distilled.teacher, `a teacher that is not distilled from itself (${[...seen, earlier].join(' -> ')})`, runConfigPath);
     return teacherDataset(earlier, [...seen, teacherPath]);
   }
   return parseInput(RunConfig, raw, runConfigPath).dataset;

@@ -792,15 +792,18 @@ describe('distillation runs: resume, cache, bad input', () => {
     const args = ['--k', '2', '--steps', '6', '--batch-size', '8', '--cache.partWindows', '1024', '--no-progress'];
     const start = join(dir, 'cli-r-student');
     expect(runCli(['distill', teacherDir, '--out', start, ...args, '--teacher-steps', '4', '--objective', 'pairs']).code).toBe(0);
-    const refined = join(dir, 'cli-refined.fpk');
+    // Written into the student's run folder: the dataset is found through its config.json and its teacher's.
+    const refined = join(start, 'refined.fpk');
     expect(runCli(['refine', start, '--teacher', teacherDir, '--time', '0.8', '--out', refined]).code).toBe(0);
     const out = join(dir, 'cli-collapsed');
     const solver = runCli(['distill', refined, '--out', out, ...args, '--objective', 'pairs', '--dataset', datasetPath, '--teacher-steps', '4']);
     expect(solver.code).toBe(2);
     expect(solver.stderr).toMatch(/^error: .*cache\.solver\.steps = 4, expected left at 100 with a refined student as the teacher/m);
     expect(existsSync(out)).toBe(false);
-    const r = runCli(['distill', refined, '--out', out, ...args, '--objective', 'pairs', '--dataset', datasetPath]);
+    const r = runCli(['distill', refined, '--out', out, ...args, '--objective', 'pairs']);
     expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, DISTILL_FILES.config), 'utf8')).dataset).toBeUndefined();
+    expect(r.stderr).toMatch(/^teacher: .*refined\.fpk; 3 training episodes, 576 observations$/m);
     expect(r.stderr).toMatch(/^teacher cache: \d+ observations x 2 samples \(the refined student: trunk, then its refining step with eps = z\) in 1 parts/m);
     const shown = runCli(['inspect', join(out, DISTILL_FILES.checkpoint)]);
     expect(shown.stdout).toMatch(new RegExp(`^teacher +${refined} \\(pairs distillation, sha256 [0-9a-f]{12}\\)$`, 'm'));
