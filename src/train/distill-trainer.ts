@@ -309,10 +309,7 @@ export async function openDistillationCache(
   writeFileAtomic(files.config, `${JSON.stringify(config, null, 2)}\n`);
   const cacheDir = config.cache.dir ?? files.cache;
   const { solver } = config.cache;
-  const sampling =
-    setup.teacher instanceof StudentPolicy
-      ? 'the refined student: trunk, then its refining step with eps = z'
-      : `${solver.method}${solver.method === 'dopri5' ? '' : `, ${solver.steps} steps`}`;
+  const sampling = sampler.sampling ?? `${solver.method}${solver.method === 'dopri5' ? '' : `, ${solver.steps} steps`}`;
   hooks.onCacheStart?.({ dir: cacheDir, windows: N, parts: segmentedParts(segments, C, config.cache.partWindows), k: config.cache.k, sampling });
   const cache = await openSegmentedTeacherCache(sampler, segments, {
     dir: cacheDir,

@@ -31,6 +31,7 @@ export function refinedStudentSampler(student: StudentPolicy, source: string): S
   return {
     condSize: student.condSize,
     chunkSize: D,
+    sampling: 'the refined student: trunk, then its refining step with eps = z',
     sampleNormalized(cond, noise, batch) {
       const latent = new Float32Array(batch * L);
       for (let b = 0; b < batch; b++) {

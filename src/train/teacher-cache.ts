@@ -42,6 +42,8 @@ const MANIFEST = 'manifest.json';
 export interface SamplingTeacher {
   readonly condSize: number;
   readonly chunkSize: number;
+  /** How it draws, when not by the cache's ODE solver (shown when the cache is drawn). */
+  readonly sampling?: string;
   sampleNormalized(cond: Float32Array, noise: Float32Array, batch: number, solver: SolverConfig): { chunks: Float32Array };
 }
 
