@@ -1,6 +1,5 @@
 import { Packr } from 'msgpackr';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { digestOf } from './digest.js';
 import { CorruptFileError } from './errors.js';
 
 /**
@@ -19,7 +18,7 @@ export interface ContainerHeader {
 
 export function encodeContainer(header: ContainerHeader, body: unknown): Uint8Array {
   const payload = packr.pack(body);
-  return packr.pack({ format: header.format, version: header.version, sha256: bytesToHex(sha256(payload)), payload });
+  return packr.pack({ format: header.format, version: header.version, sha256: digestOf(payload), payload });
 }
 
 /**
@@ -47,7 +46,7 @@ export function decodeContainer(bytes: Uint8Array, path: string, format: string,
   if (!(o.payload instanceof Uint8Array) || typeof o.sha256 !== 'string') {
     throw new CorruptFileError(path, 'header lacks its payload or checksum');
   }
-  const digest = bytesToHex(sha256(o.payload));
+  const digest = digestOf(o.payload);
   if (digest !== o.sha256) {
     throw new CorruptFileError(path, `checksum mismatch (sha256 ${digest.slice(0, 12)}... != recorded ${o.sha256.slice(0, 12)}...): the file is corrupt`);
   }

@@ -11,6 +11,8 @@ import { assertObjectiveUnset, assertStudentNetUnset, type DistillConfig } from 
 import { openDistillation, openDistillationCache, stoppedInCache, type DistillHooks, type DistillResult } from './distill-trainer.js';
 import { blockBudget, blockLoop } from './lfm-trainer.js';
 import { saveTrainState } from './train-state.js';
+import { MetricsLog } from './metrics-log.js';
+import { stepsPerSecond } from './optimization-loop.js';
 
 /** The solver of a chain whose blocks were distilled: one Euler step each, N network calls in all. */
 const ONE_STEP = { method: 'euler', steps: 1 } as const;
@@ -143,9 +145,9 @@ export async function distillBlocks(
     step,
     totalSteps: t.steps,
     interrupted,
-    trainLoss,
+    trainLoss: trainLoss ?? MetricsLog.lastLoss(files.metrics, { upTo: step }),
     elapsedMs,
-    stepsPerSecond: ((step - startStep) * 1000) / Math.max(1, performance.now() - started),
+    stepsPerSecond: stepsPerSecond({ steps: step - startStep, sessionMs: performance.now() - started, runSteps: step, runMs: elapsedMs }),
     parameters,
     cache: { dir: cacheDir, builtParts: cache.builtParts, reusedParts: cache.reusedParts },
   };

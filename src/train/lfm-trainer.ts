@@ -27,7 +27,7 @@ import { netVelocityField } from '../policy/velocity-field.js';
 import { LfmRunOptions, type RunConfig } from './config.js';
 import { policyConfigFor, RUN_FILES, runData, type TrainResult } from './flow-trainer.js';
 import { MetricsLog, type MetricRecord } from './metrics-log.js';
-import { OptimizationLoop, runFolder, type LoopOptions, type RunHooks } from './optimization-loop.js';
+import { OptimizationLoop, runFolder, stepsPerSecond, type LoopOptions, type RunHooks } from './optimization-loop.js';
 import { fixedPairs, PairBatcher, pairsLoss, poolPairSource, regressionStep, type PairRule } from './pair-batches.js';
 import { datasetDigest, isSameRun, trainIdentity } from './run-identity.js';
 import { loadTrainState, saveTrainState, type TrainState } from './train-state.js';
@@ -422,11 +422,11 @@ export async function trainLocalFlowPolicy(
     step,
     totalSteps: t.steps,
     interrupted,
-    trainLoss,
+    trainLoss: trainLoss ?? MetricsLog.lastLoss(files.metrics, { upTo: step }),
     valLoss: blockValLoss[latest].last,
     firstValLoss: blockValLoss[latest].first,
     elapsedMs,
-    stepsPerSecond: ((step - startStep) * 1000) / Math.max(1, performance.now() - started),
+    stepsPerSecond: stepsPerSecond({ steps: step - startStep, sessionMs: performance.now() - started, runSteps: step, runMs: elapsedMs }),
     parameters,
     blocks: N,
     blockValLoss,

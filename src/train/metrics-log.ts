@@ -25,6 +25,20 @@ export class MetricsLog {
     appendFileSync(this.path, `${JSON.stringify(record)}\n`);
   }
 
+  /**
+   * The training loss of the last record in (after, upTo] carrying `tags`
+   * (a block's records), or null: what a resumed run reports before it has
+   * logged a window of its own.
+   */
+  static lastLoss(path: string, range: { after?: number; upTo: number; tags?: Record<string, number> }): number | null {
+    const tags = Object.entries(range.tags ?? {});
+    const after = range.after ?? 0;
+    const records = MetricsLog.read(path).filter(
+      (r) => r.step > after && r.step <= range.upTo && typeof r.loss === 'number' && tags.every(([k, v]) => r[k] === v),
+    );
+    return records.length ? (records[records.length - 1].loss as number) : null;
+  }
+
   static read(path: string): MetricRecord[] {
     if (!existsSync(path)) return [];
     const out: MetricRecord[] = [];

@@ -56,6 +56,16 @@ export interface RunResult {
   parameters: number;
 }
 
+/**
+ * Optimizer steps per second of this session (`steps` in `sessionMs`); a
+ * session that took no step (a finished run resumed) reports the run's
+ * rate over all its sessions instead of 0.
+ */
+export function stepsPerSecond(o: { steps: number; sessionMs: number; runSteps: number; runMs: number }): number {
+  if (o.steps > 0) return (o.steps * 1000) / Math.max(1, o.sessionMs);
+  return (o.runSteps * 1000) / Math.max(1, o.runMs);
+}
+
 /** One optimizer step's work, built by a trainer from its own batch. */
 export interface StepBatch {
   /** The loss to differentiate with respect to the trainable parameters. */
@@ -145,6 +155,8 @@ export class OptimizationLoop {
     // later loop of a longer run, whatever a replaced attempt at it wrote).
     const offset = this.placement.stepOffset;
     this.metrics.truncateAfter(resumeFrom ? offset + this.startStep : offset > 0 ? offset : -1);
+    // A resumed run reports the loss it had logged until the save, until its own first window ends (or for good, if it has no step left).
+    if (resumeFrom) this.lastTrainLoss = MetricsLog.lastLoss(metricsPath, { after: offset, upTo: offset + this.startStep, tags: this.placement.tags });
   }
 
   /** Append a record; `r.step` is already the run's step (see LoopPlacement). */
@@ -169,9 +181,12 @@ export class OptimizationLoop {
     return this.elapsedBefore + (performance.now() - this.started);
   }
 
-  /** Optimizer steps per second in this session. */
+  /**
+   * Optimizer steps per second in this session; a session that took no step
+   * (a finished run resumed) gives the run's rate over all its sessions.
+   */
   stepsPerSecond(step: number): number {
-    return ((step - this.startStep) * 1000) / Math.max(1, performance.now() - this.started);
+    return stepsPerSecond({ steps: step - this.startStep, sessionMs: performance.now() - this.started, runSteps: this.runStep(step), runMs: this.elapsedMs() });
   }
 
   /** Everything a resume needs, for `saveTrainState`. `identity` is the run's config as the trainer fingerprints it. */

@@ -603,6 +603,10 @@ describe('distillation runs: resume, cache, bad input', () => {
     const records = (run: string) => MetricsLog.read(join(dir, run, DISTILL_FILES.metrics)).map((r) => [r.step, r.loss]);
     expect(records('cut').map((r) => r[0])).toEqual(records('whole').map((r) => r[0]));
     expect(records('cut').slice(0, 2)).toEqual(records('whole').slice(0, 2));
+    // A finished run resumed takes no step and reports what it logged, not an empty loss and 0 steps/s.
+    const again = await distillStudent(small(24), { runDir: join(dir, 'whole'), dataset, resume: true });
+    expect(again).toMatchObject({ step: 24, interrupted: false, trainLoss: records('whole').at(-1)![1] });
+    expect((again.stepsPerSecond * again.elapsedMs) / (24 * 1000)).toBeCloseTo(1, 2);
   });
 
   it('a run written before the identity left out paths still resumes in place', async () => {

@@ -1,7 +1,6 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
+import { Sha256Digest } from '../../core/digest.js';
 import { frameSize } from '../episode-dataset.js';
 import { bytesOf, type StoredArray } from '../import/flowpolicy-zarr.js';
 
@@ -84,7 +83,7 @@ export function writeArray(dir: string, dtype: keyof typeof ITEM_BYTES, rowShape
   const chunkRows = Math.max(1, Math.min(rows, Math.floor(chunkBytes / rowBytes)));
   const buf = new Uint8Array(chunkRows * rowBytes);
   const suffix = rowShape.map(() => '.0').join('');
-  const digest = sha256.create();
+  const digest = new Sha256Digest();
   let filled = 0;
   let chunk = 0;
   let written = 0;
@@ -119,5 +118,5 @@ export function writeArray(dir: string, dtype: keyof typeof ITEM_BYTES, rowShape
     dimension_separator: '.',
   };
   writeDurable(join(dir, '.zarray'), `${JSON.stringify(meta, null, 2)}\n`);
-  writeDurable(join(dir, '.zattrs'), `${JSON.stringify({ sha256: bytesToHex(digest.digest()) }, null, 2)}\n`);
+  writeDurable(join(dir, '.zattrs'), `${JSON.stringify({ sha256: digest.hex() }, null, 2)}\n`);
 }

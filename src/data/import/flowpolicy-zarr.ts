@@ -1,10 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
 import { FileSystemStore } from '@zarrita/storage';
 import * as zarr from 'zarrita';
 import { z } from 'zod';
+import { Sha256Digest } from '../../core/digest.js';
 import { CorruptFileError, InputError } from '../../core/errors.js';
 import { parseInput } from '../../core/schema.js';
 import { EpisodeDataset, type Feature } from '../episode-dataset.js';
@@ -66,9 +65,9 @@ export type StoredArray = Float32Array | Float64Array | BigInt64Array;
 
 /** The sha256 recorded for an array: over its values' bytes as they lie in memory (little-endian). */
 export function valuesDigest(chunks: Iterable<Uint8Array>): string {
-  const h = sha256.create();
+  const h = new Sha256Digest();
   for (const c of chunks) h.update(c);
-  return bytesToHex(h.digest());
+  return h.hex();
 }
 
 export function bytesOf(a: StoredArray): Uint8Array {
