@@ -11,7 +11,6 @@ import { assertObjectiveUnset, assertStudentNetUnset, type DistillConfig } from 
 import { openDistillation, openDistillationCache, stoppedInCache, type DistillHooks, type DistillResult } from './distill-trainer.js';
 import { blockBudget, blockLoop } from './lfm-trainer.js';
 import { saveTrainState } from './train-state.js';
-import { MetricsLog } from './metrics-log.js';
 import { stepsPerSecond } from './optimization-loop.js';
 
 /** The solver of a chain whose blocks were distilled: one Euler step each, N network calls in all. */
@@ -145,7 +144,7 @@ export async function distillBlocks(
     step,
     totalSteps: t.steps,
     interrupted,
-    trainLoss: trainLoss ?? MetricsLog.lastLoss(files.metrics, { upTo: step }),
+    trainLoss,
     elapsedMs,
     stepsPerSecond: stepsPerSecond({ steps: step - startStep, sessionMs: performance.now() - started, runSteps: step, runMs: elapsedMs }),
     parameters,

@@ -422,7 +422,7 @@ export async function trainLocalFlowPolicy(
     step,
     totalSteps: t.steps,
     interrupted,
-    trainLoss: trainLoss ?? MetricsLog.lastLoss(files.metrics, { upTo: step }),
+    trainLoss,
     valLoss: blockValLoss[latest].last,
     firstValLoss: blockValLoss[latest].first,
     elapsedMs,

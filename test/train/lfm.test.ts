@@ -122,6 +122,12 @@ describe('LFM training runs', () => {
     const tagged = (run: string) => MetricsLog.read(join(run, LFM_FILES.metrics)).map((x) => [x.step, x.block, x.loss ?? null, x.valLoss ?? null]);
     expect(tagged(runDir)).toEqual(tagged(join(dir, 'whole')));
     expect(readdirSync(join(runDir, LFM_FILES.blocks)).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    // Resumed once more, finished: no step, and the last block's logged loss and the run's rate rather than null and 0.
+    const again = await trainLocalFlowPolicy(config(), { runDir, dataset, resume: true });
+    const lastLoss = MetricsLog.read(join(runDir, LFM_FILES.metrics)).filter((x) => typeof x.loss === 'number').at(-1)!;
+    expect(lastLoss.block).toBe(3);
+    expect(again).toMatchObject({ interrupted: false, step: 60, trainLoss: lastLoss.loss });
+    expect((again.stepsPerSecond * again.elapsedMs) / (60 * 1000)).toBeCloseTo(1, 2);
   });
 
   it('another dataset is refused on resume; a run written before the identity left the dataset path out resumes in place', async () => {
