@@ -159,8 +159,17 @@ export function assertStudentNetUnset(config: DistillConfig, why: string): void 
  * fits the teacher's own pairs): a changed field would be silently unused.
  */
 export function assertObjectiveUnset(config: DistillConfig, why: string): void {
-  const defaults = ObjectiveOptions.parse({});
-  for (const key of Object.keys(defaults) as (keyof typeof defaults)[]) {
-    if (config.objective[key] !== defaults[key]) throw new InputError(`objective.${key}`, config.objective[key], `left unset with target '${config.target}' (${why})`);
+  assertDefaults('objective', config.objective, ObjectiveOptions.parse({}), () => `left unset with target '${config.target}' (${why})`);
+}
+
+/** Refuse cache solver settings for a teacher that solves no ODE (a refined student): a changed field would be silently unused. */
+export function assertCacheSolverUnset(config: DistillConfig, why: string): void {
+  assertDefaults('cache.solver', config.cache.solver, CacheOptions.parse({}).solver, (d) => `left at ${JSON.stringify(d)} ${why}`);
+}
+
+/** Throw on the first field of `section` that differs from its default, naming `<prefix>.<field>`. */
+function assertDefaults<T extends object>(prefix: string, section: T, defaults: T, expected: (defaultValue: unknown) => string): void {
+  for (const key of Object.keys(defaults) as (keyof T & string)[]) {
+    if (section[key] !== defaults[key]) throw new InputError(`${prefix}.${key}`, section[key], expected(defaults[key]));
   }
 }

@@ -26,7 +26,7 @@ import { Rng } from '../core/rng.js';
 import { anchorShares, fitGate } from './gate-fit.js';
 import { resolveCheckpointPath } from '../policy/policy-source.js';
 import { RunConfig } from './config.js';
-import { CacheOptions, DistillConfig, type DistillDataset } from './distill-config.js';
+import { assertCacheSolverUnset, DistillConfig, type DistillDataset } from './distill-config.js';
 import { refinedStudentSampler } from './refined-teacher.js';
 import { RUN_FILES } from './flow-trainer.js';
 import { OptimizationLoop, runFolder, type RunHooks, type RunResult } from './optimization-loop.js';
@@ -414,13 +414,7 @@ export async function distillStudent(
   let sampler: SamplingTeacher;
   try {
     sampler = teacher instanceof StudentPolicy ? refinedStudentSampler(teacher, teacherPath) : teacher;
-    if (teacher instanceof StudentPolicy) {
-      // No ODE is solved: a solver setting would be silently unused.
-      const solver = CacheOptions.parse({}).solver;
-      for (const key of Object.keys(solver) as (keyof typeof solver)[]) {
-        if (config.cache.solver[key] !== solver[key]) throw new InputError(`cache.solver.${key}`, config.cache.solver[key], `left at ${JSON.stringify(solver[key])} with a refined student as the teacher (it makes two network calls, no ODE solve)`);
-      }
-    }
+    if (teacher instanceof StudentPolicy) assertCacheSolverUnset(config, 'with a refined student as the teacher (it makes two network calls, no ODE solve)');
   } catch (err) {
     teacher.dispose();
     throw err;
