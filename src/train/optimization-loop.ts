@@ -181,10 +181,7 @@ export class OptimizationLoop {
     return this.elapsedBefore + (performance.now() - this.started);
   }
 
-  /**
-   * Optimizer steps per second in this session; a session that took no step
-   * (a finished run resumed) gives the run's rate over all its sessions.
-   */
+  /** Optimizer steps per second, as the module's stepsPerSecond reads it for this loop. */
   stepsPerSecond(step: number): number {
     return stepsPerSecond({ steps: step - this.startStep, sessionMs: performance.now() - this.started, runSteps: this.runStep(step), runMs: this.elapsedMs() });
   }

@@ -106,8 +106,9 @@ describe('faults', () => {
     expect(before.length).toBeGreaterThan(50);
     expect(after.length).toBeGreaterThan(20);
     const sinceKill = (m: (typeof log.commands)[number]) => ({ arrivedMs: m.t * 1000 - killWall, stampMs: m.stamp! * 1000 - killWall });
-    expect(before.filter((m) => m.t * 1000 >= restartWall).map(sinceKill), `restart ${restartWall - killWall} ms after the kill`).toEqual([]);
-    expect(after.filter((m) => !(m.t * 1000 > restartWall && m.stamp! * 1000 > restartWall)).map(sinceKill), `restart ${restartWall - killWall} ms after the kill`).toEqual([]);
+    const restartNote = `restart ${restartWall - killWall} ms after the kill`;
+    expect(before.filter((m) => m.t * 1000 >= restartWall).map(sinceKill), restartNote).toEqual([]);
+    expect(after.filter((m) => !(m.t * 1000 > restartWall && m.stamp! * 1000 > restartWall)).map(sinceKill), restartNote).toEqual([]);
     expect(after[0].stamp! * 1000).toBeGreaterThanOrEqual(priming.wall - 25);
     const summary = JSON.parse(d.proc.stdout());
     // At most the commands in flight in the killed bridge are lost.
