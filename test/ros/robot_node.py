@@ -324,18 +324,19 @@ def main():
     robot = Robot(args)
     robot.stopping = threading.Event()
 
-    def stop(*_):
-        robot.stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    # The handler only records the signal: it runs in the main thread, possibly inside stopping.wait() while
+    # that holds the Event's own (non-reentrant) lock, where stopping.set() would deadlock.
+    signalled = []
+    signal.signal(signal.SIGTERM, lambda *_: signalled.append(True))
+    signal.signal(signal.SIGINT, lambda *_: signalled.append(True))
     threading.Thread(target=robot.state_loop, daemon=True).start()
     threading.Thread(target=robot.stdin_loop, daemon=True).start()
-    watch_parent(stop)
+    watch_parent(robot.stopping.set)
     sys.stdout.write('READY\n')
     sys.stdout.flush()
-    while not robot.stopping.wait(0.1):
+    while not signalled and not robot.stopping.wait(0.1):
         pass
+    robot.stopping.set()
     robot.write_log()
     rospy.signal_shutdown('robot stopped')
     sys.stdout.write('LOGGED\n')

@@ -613,17 +613,15 @@ def main():
     rospy.init_node('rosbridge_peer', anonymous=True, disable_signals=True)
     server = Server(args.port, args.auth_secret, args.status_level)
     done = threading.Event()
-
-    def stop(*_):
-        done.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    # As in robot_node.py: the handler only records the signal (done.set() there could deadlock in done.wait()).
+    signalled = []
+    signal.signal(signal.SIGTERM, lambda *_: signalled.append(True))
+    signal.signal(signal.SIGINT, lambda *_: signalled.append(True))
     threading.Thread(target=server.serve, daemon=True).start()
-    watch_parent(stop)
+    watch_parent(done.set)
     sys.stdout.write('READY %d\n' % server.port)
     sys.stdout.flush()
-    while not done.wait(0.2):
+    while not signalled and not done.wait(0.2):
         if rospy.is_shutdown():
             break
     server.shutdown()
