@@ -413,8 +413,10 @@ export async function distillStudent(
   }
   let sampler: SamplingTeacher;
   try {
-    sampler = teacher instanceof StudentPolicy ? refinedStudentSampler(teacher, teacherPath) : teacher;
-    if (teacher instanceof StudentPolicy) assertCacheSolverUnset(config, 'with a refined student as the teacher (it makes two network calls, no ODE solve)');
+    if (teacher instanceof StudentPolicy) {
+      sampler = refinedStudentSampler(teacher, teacherPath);
+      assertCacheSolverUnset(config, 'with a refined student as the teacher (it makes two network calls, no ODE solve)');
+    } else sampler = teacher;
   } catch (err) {
     teacher.dispose();
     throw err;
