@@ -1,5 +1,6 @@
 """Shared by the test-side ROS processes: exit with the test that started them."""
 import os
+import signal
 import threading
 import time
 
@@ -14,3 +15,18 @@ def watch_parent(stop):
         stop()
 
     threading.Thread(target=loop, daemon=True).start()
+
+
+def stop_requests(stopping):
+    """
+    Route the ways a test stops this process (SIGTERM, SIGINT, the parent's death) to the main loop; returns
+    a predicate that is true once one came or `stopping` (a threading.Event) was set. The signal handlers only
+    record the signal: a handler runs in the main thread, possibly inside stopping.wait() while that holds the
+    Event's own non-reentrant lock, where stopping.set() would deadlock. The parent watch is another thread,
+    where set() is safe.
+    """
+    signalled = []
+    signal.signal(signal.SIGTERM, lambda *_: signalled.append(True))
+    signal.signal(signal.SIGINT, lambda *_: signalled.append(True))
+    watch_parent(stopping.set)
+    return lambda: bool(signalled) or stopping.is_set()

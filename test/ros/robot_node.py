@@ -27,7 +27,6 @@ import argparse
 import json
 import math
 import os
-import signal
 import struct
 import sys
 import threading
@@ -41,7 +40,7 @@ from std_msgs.msg import Bool, Float64MultiArray, MultiArrayDimension
 from std_srvs.srv import Trigger, TriggerResponse
 from trajectory_msgs.msg import JointTrajectory
 
-from parent_watch import watch_parent
+from parent_watch import stop_requests
 
 
 def percentile(values, q):
@@ -324,18 +323,13 @@ def main():
     robot = Robot(args)
     robot.stopping = threading.Event()
 
-    # The handler only records the signal: it runs in the main thread, possibly inside stopping.wait() while
-    # that holds the Event's own (non-reentrant) lock, where stopping.set() would deadlock.
-    signalled = []
-    signal.signal(signal.SIGTERM, lambda *_: signalled.append(True))
-    signal.signal(signal.SIGINT, lambda *_: signalled.append(True))
+    stop_requested = stop_requests(robot.stopping)
     threading.Thread(target=robot.state_loop, daemon=True).start()
     threading.Thread(target=robot.stdin_loop, daemon=True).start()
-    watch_parent(robot.stopping.set)
     sys.stdout.write('READY\n')
     sys.stdout.flush()
-    while not signalled and not robot.stopping.wait(0.1):
-        pass
+    while not stop_requested():
+        robot.stopping.wait(0.1)
     robot.stopping.set()
     robot.write_log()
     rospy.signal_shutdown('robot stopped')

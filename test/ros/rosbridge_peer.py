@@ -24,7 +24,6 @@ import hashlib
 import json
 import math
 import os
-import signal
 import socket
 import struct
 import sys
@@ -37,7 +36,7 @@ import rospy
 import rosservice
 import roslib.message
 
-from parent_watch import watch_parent
+from parent_watch import stop_requests
 
 WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 LEVELS = {'none': 0, 'error': 1, 'warning': 2, 'info': 3}
@@ -613,17 +612,12 @@ def main():
     rospy.init_node('rosbridge_peer', anonymous=True, disable_signals=True)
     server = Server(args.port, args.auth_secret, args.status_level)
     done = threading.Event()
-    # As in robot_node.py: the handler only records the signal (done.set() there could deadlock in done.wait()).
-    signalled = []
-    signal.signal(signal.SIGTERM, lambda *_: signalled.append(True))
-    signal.signal(signal.SIGINT, lambda *_: signalled.append(True))
+    stop_requested = stop_requests(done)
     threading.Thread(target=server.serve, daemon=True).start()
-    watch_parent(done.set)
     sys.stdout.write('READY %d\n' % server.port)
     sys.stdout.flush()
-    while not signalled and not done.wait(0.2):
-        if rospy.is_shutdown():
-            break
+    while not stop_requested() and not rospy.is_shutdown():
+        done.wait(0.2)
     server.shutdown()
     rospy.signal_shutdown('peer stopped')
     log('stopped')
